@@ -1,0 +1,440 @@
+/**
+ * The decision: may we text or call this contact at this instant, and if not, when?
+ *
+ * The effective window is federal ∩ every candidate's state rules ∩ org calendar ∩ per-request
+ * window, each judged in its candidate's zone (or the zone a statute names). Allowed UTC
+ * intervals are precomputed per (rule, zone, year) and intersected once per plan; a decision is
+ * a binary search. Nothing here reads a clock: `now` is an argument.
+ */
+import {
+  compileOrgCalendar,
+  compileRequestWindow,
+  dayStatus,
+  ruleIntervals,
+  yearStart,
+  type CalendarSet,
+  type CompiledRule,
+} from './calendar/compile.ts';
+import type { Cap, Channel, OrgCalendar, Purpose } from './calendar/schema.ts';
+import { contains, firstEndingAfter, intersect, normalize } from './intervals.ts';
+import { strictestCandidates, withCandidates, type Candidate, type Location } from './location/resolve.ts';
+import { US_ZONES } from './location/state-zones.ts';
+import { DAY, describeLocal, formatLocal, HOUR, localParts, MINUTE } from './time.ts';
+
+export type Policy = 'cancel' | 'next_slot' | 'previous_slot';
+export const POLICIES: readonly Policy[] = ['cancel', 'next_slot', 'previous_slot'];
+export type UnresolvedOption = 'cancel' | 'strictest';
+
+export type ReasonCode =
+  | 'ALLOWED'
+  | 'OUTSIDE_HOURS'
+  | 'DAY_CLOSED'
+  | 'HOLIDAY'
+  | 'FREQUENCY_CAP'
+  | 'ORG_HOURS'
+  | 'ORG_MARGIN'
+  | 'ORG_DAY_CLOSED'
+  | 'ORG_HOLIDAY'
+  | 'ORG_CLOSED_DATE'
+  | 'ORG_BLACKOUT'
+  | 'ORG_FREQUENCY_CAP'
+  | 'REQUEST_WINDOW'
+  | 'NO_SLOT_IN_HORIZON'
+  | 'AFTER_NOT_AFTER'
+  | 'NO_SLOT_BEFORE_DEADLINE'
+  | 'DEADLINE_PASSED'
+  | 'UNRESOLVED_LOCATION';
+
+export interface Reason {
+  readonly code: ReasonCode;
+  readonly rule: string | null;
+  readonly citation: string | null;
+  readonly jurisdiction: string | null;
+  readonly timezone: string | null;
+  /** The local time judged, ISO-8601 with offset. */
+  readonly local: string | null;
+  readonly message: string;
+}
+
+/** An earlier send to this contact (for frequency caps). */
+export interface HistoryEntry {
+  readonly at: number;
+  readonly channel: Channel;
+  readonly subject?: string;
+  readonly purpose?: Purpose;
+}
+
+export interface DecideInput {
+  readonly location: Location;
+  readonly channel: Channel;
+  readonly purpose: Purpose;
+  /** Requested send instant (UTC ms). */
+  readonly at: number;
+  /** The current instant (UTC ms): the decision never schedules before it. */
+  readonly now: number;
+  readonly policy: Policy;
+  /** `next_slot` never goes past this instant. */
+  readonly notAfter?: number;
+  readonly orgCalendar?: OrgCalendar;
+  /** Earlier sends to this contact, for rolling caps. */
+  readonly history?: readonly HistoryEntry[];
+  /** The message's subject (caps scoped `subject` count only sends on the same subject). */
+  readonly subject?: string;
+  /** A per-request local window, applied in every candidate zone. */
+  readonly window?: { readonly start: string; readonly end: string };
+  /** What to do with a contact that could not be placed. Default `cancel`. */
+  readonly unresolved?: UnresolvedOption;
+  /** How far `next_slot` searches. Default 14 days. */
+  readonly horizonDays?: number;
+}
+
+export type DecisionKind = 'send' | 'reschedule' | 'cancel';
+
+export interface Decision {
+  readonly decision: DecisionKind;
+  /** UTC ms, or null for `cancel`. */
+  readonly sendAt: number | null;
+  readonly reasons: readonly Reason[];
+  readonly calendarVersion: string;
+  /** The candidates the decision judged (after the `unresolved` option). */
+  readonly candidates: readonly Candidate[];
+}
+
+interface Pair {
+  readonly rule: CompiledRule;
+  readonly zone: string;
+  readonly jurisdictions: readonly string[];
+}
+
+/** Everything about a (location, channel, purpose, org, window) that does not depend on the instant. */
+export interface Plan {
+  readonly key: string;
+  readonly pairs: readonly Pair[];
+  readonly caps: ReadonlyArray<{ rule: CompiledRule; cap: Cap }>;
+  readonly margins: { start: number; stop: number };
+  readonly years: Map<number, readonly number[]>;
+  readonly candidates: readonly Candidate[];
+}
+
+const DEFAULT_HORIZON_DAYS = 14;
+const orgCompiled = new WeakMap<OrgCalendar, ReturnType<typeof compileOrgCalendar>>();
+const planCache = new WeakMap<CalendarSet, Map<string, Plan>>();
+
+function orgOf(org: OrgCalendar | undefined): ReturnType<typeof compileOrgCalendar> | undefined {
+  if (!org) return undefined;
+  let c = orgCompiled.get(org);
+  if (!c) {
+    c = compileOrgCalendar(org);
+    orgCompiled.set(org, c);
+  }
+  return c;
+}
+
+function rulesFor(set: CalendarSet, jurisdiction: string): readonly CompiledRule[] {
+  if (jurisdiction === '*') return [...set.federal, ...[...set.byJurisdiction.values()].flat()];
+  return [...set.federal, ...(set.byJurisdiction.get(jurisdiction) ?? [])];
+}
+
+/** Build (or fetch) the plan for a location and request shape. */
+export function planFor(
+  set: CalendarSet,
+  location: Location,
+  channel: Channel,
+  purpose: Purpose,
+  orgCalendar?: OrgCalendar,
+  window?: { start: string; end: string },
+): Plan {
+  const org = orgOf(orgCalendar);
+  const key = `${location.key}|${channel}|${purpose}|${org?.key ?? ''}|${window ? `${window.start}-${window.end}` : ''}`;
+  let plans = planCache.get(set);
+  if (!plans) {
+    plans = new Map();
+    planCache.set(set, plans);
+  }
+  const hit = plans.get(key);
+  if (hit) return hit;
+  const extra: CompiledRule[] = [...(org?.rules ?? []), ...(window ? [compileRequestWindow(window)] : [])];
+  const pairs = new Map<string, { rule: CompiledRule; zone: string; jurisdictions: string[] }>();
+  const caps = new Map<string, { rule: CompiledRule; cap: Cap }>();
+  for (const c of location.candidates) {
+    for (const rule of [...rulesFor(set, c.jurisdiction), ...extra]) {
+      if (!rule.channels.has(channel) || !rule.purposes.has(purpose)) continue;
+      rule.caps.forEach((cap, i) => caps.set(`${rule.id}#${i}`, { rule, cap }));
+      if (!rule.weekly && rule.holidays.length === 0 && rule.closedDates.size === 0 && rule.blackouts.length === 0) continue;
+      const zone = rule.fixedZone ?? c.zone;
+      const k = `${rule.id}@${zone}`;
+      const existing = pairs.get(k);
+      if (existing) {
+        if (!existing.jurisdictions.includes(c.jurisdiction)) existing.jurisdictions.push(c.jurisdiction);
+      } else {
+        pairs.set(k, { rule, zone, jurisdictions: [c.jurisdiction] });
+      }
+    }
+  }
+  const plan: Plan = {
+    key,
+    pairs: [...pairs.values()],
+    caps: [...caps.values()],
+    margins: org?.margins ?? { start: 0, stop: 0 },
+    years: new Map(),
+    candidates: location.candidates,
+  };
+  plans.set(key, plan);
+  return plan;
+}
+
+function yearOf(t: number): number {
+  return new Date(t).getUTCFullYear();
+}
+
+/** Allowed UTC intervals of a plan within one UTC year (memoised). */
+export function planIntervals(set: CalendarSet, plan: Plan, year: number): readonly number[] {
+  let list = plan.years.get(year);
+  if (!list) {
+    let acc: readonly number[] = [yearStart(year), yearStart(year + 1)];
+    for (const p of plan.pairs) {
+      acc = intersect(acc, ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions));
+      if (acc.length === 0) break;
+    }
+    list = acc;
+    plan.years.set(year, list);
+  }
+  return list;
+}
+
+/** Fast path: is instant `t` inside the plan's legal ∩ org ∩ request window (caps not counted)? */
+export function isAllowed(set: CalendarSet, plan: Plan, t: number): boolean {
+  return contains(planIntervals(set, plan, yearOf(t)), t);
+}
+
+/** Instants blocked by rolling caps, given the contact's history. */
+function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined): number[] {
+  if (!history || history.length === 0 || plan.caps.length === 0) return [];
+  const pairs: Array<[number, number]> = [];
+  for (const { rule, cap } of plan.caps) {
+    const period = cap.periodHours * HOUR;
+    const times = history
+      .filter(
+        (h) =>
+          cap.channels.includes(h.channel) &&
+          (h.purpose === undefined || rule.purposes.has(h.purpose)) &&
+          // Without a subject on the request every earlier send counts (the stricter reading).
+          (cap.scope === 'any' || subject === undefined || h.subject === undefined || h.subject === subject),
+      )
+      .map((h) => h.at)
+      .sort((a, b) => a - b);
+    for (let i = 0; i + cap.count - 1 < times.length; i++) {
+      pairs.push([times[i + cap.count - 1]!, times[i]! + period]);
+    }
+  }
+  return normalize(pairs);
+}
+
+function capAt(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined, t: number): Array<{ rule: CompiledRule; cap: Cap }> {
+  return plan.caps.filter((c) => contains(capBlocks({ ...plan, caps: [c] }, history, subject), t));
+}
+
+/** Earliest allowed instant in `[from, until)`, or undefined. */
+function nextSlot(set: CalendarSet, plan: Plan, blocked: readonly number[], from: number, until: number): number | undefined {
+  let t = from;
+  while (t < until) {
+    const year = yearOf(t);
+    const list = planIntervals(set, plan, year);
+    const i = firstEndingAfter(list, t);
+    if (i >= list.length) {
+      t = yearStart(year + 1);
+      continue;
+    }
+    const c = Math.max(list[i]!, t);
+    if (c >= until) return undefined;
+    const b = firstEndingAfter(blocked, c);
+    if (b < blocked.length && blocked[b]! <= c) {
+      t = blocked[b + 1]!;
+      continue;
+    }
+    return c;
+  }
+  return undefined;
+}
+
+/** Latest allowed instant in `[floor, at]` (minute resolution at window ends), or undefined. */
+function previousSlot(set: CalendarSet, plan: Plan, blocked: readonly number[], at: number, floor: number): number | undefined {
+  let t = at;
+  while (t >= floor) {
+    const year = yearOf(t);
+    const list = planIntervals(set, plan, year);
+    const i = firstEndingAfter(list, t);
+    let x: number;
+    if (i < list.length && list[i]! <= t) {
+      x = t;
+    } else if (i >= 2) {
+      x = Math.max(list[i - 1]! - MINUTE, list[i - 2]!);
+    } else {
+      t = yearStart(year) - MINUTE;
+      continue;
+    }
+    if (x < floor) return undefined;
+    const b = firstEndingAfter(blocked, x);
+    if (b < blocked.length && blocked[b]! <= x) {
+      t = blocked[b]! - MINUTE;
+      continue;
+    }
+    return x;
+  }
+  return undefined;
+}
+
+const ORG_CODES = { HOLIDAY: 'ORG_HOLIDAY', CLOSED_DATE: 'ORG_CLOSED_DATE', BLACKOUT: 'ORG_BLACKOUT', DAY_CLOSED: 'ORG_DAY_CLOSED' } as const;
+
+function reason(code: ReasonCode, message: string, extra: Partial<Omit<Reason, 'code' | 'message'>> = {}): Reason {
+  return { code, rule: null, citation: null, jurisdiction: null, timezone: null, local: null, message, ...extra };
+}
+
+function hhmm(minutes: number): string {
+  return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+}
+
+/** Why a pair blocks instant `t` (the pair is known not to contain `t`). */
+function explainPair(set: CalendarSet, plan: Plan, p: Pair, t: number): Reason {
+  const local = localParts(t, p.zone);
+  const base = {
+    rule: p.rule.id,
+    citation: p.rule.citation,
+    jurisdiction: p.rule.jurisdiction,
+    timezone: p.zone,
+    local: formatLocal(t, p.zone),
+  };
+  const when = describeLocal(t, p.zone);
+  const zoneNote = p.rule.fixedZoneWording ? ` (${p.rule.fixedZoneWording}, as the statute says)` : '';
+  const status = dayStatus(set, p.rule, local, local.weekday, p.jurisdictions);
+  if (status.open === 'none') {
+    const code: ReasonCode = p.rule.kind === 'org' ? ORG_CODES[status.why] : status.why === 'DAY_CLOSED' ? 'DAY_CLOSED' : 'HOLIDAY';
+    return reason(code, `${when}${zoneNote}: ${status.label}`, base);
+  }
+  const ranges = status.open === 'ranges' ? status.ranges : [0, 1440];
+  const text = [];
+  let inRaw = false;
+  for (let i = 0; i < ranges.length; i += 2) {
+    text.push(`${hhmm(ranges[i]!)}–${hhmm(ranges[i + 1]!)}`);
+    if (local.minuteOfDay >= ranges[i]! && local.minuteOfDay < ranges[i + 1]!) inRaw = true;
+  }
+  if (p.rule.kind === 'request') return reason('REQUEST_WINDOW', `${when} is outside the requested window ${text.join(', ')}`, base);
+  if (p.rule.kind === 'org') return reason('ORG_HOURS', `${when} is outside the organisation's hours ${text.join(', ')}`, base);
+  if (inRaw) {
+    return reason('ORG_MARGIN', `${when}${zoneNote} is inside ${text.join(', ')} but within the organisation's margins (start ${plan.margins.start} min later, stop ${plan.margins.stop} min earlier)`, base);
+  }
+  return reason('OUTSIDE_HOURS', `${when}${zoneNote} is outside the allowed hours ${text.join(', ')}`, base);
+}
+
+/** Every reason instant `t` is blocked. */
+function explainBlock(set: CalendarSet, plan: Plan, t: number, history: readonly HistoryEntry[] | undefined, subject: string | undefined): Reason[] {
+  const year = yearOf(t);
+  const out: Reason[] = [];
+  for (const p of plan.pairs) {
+    if (!contains(ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions), t)) out.push(explainPair(set, plan, p, t));
+  }
+  for (const { rule, cap } of capAt(plan, history, subject, t)) {
+    out.push(
+      reason(rule.kind === 'org' ? 'ORG_FREQUENCY_CAP' : 'FREQUENCY_CAP', `at most ${cap.count} per ${cap.periodHours} h (${cap.scope === 'subject' ? 'same subject' : 'any subject'}, counting ${cap.channels.join('+')}) already reached`, {
+        rule: rule.id,
+        citation: rule.citation,
+        jurisdiction: rule.jurisdiction,
+      }),
+    );
+  }
+  return out;
+}
+
+/** One `ALLOWED` reason per candidate zone at the chosen instant: which rules were applied there. */
+function explainAllowed(plan: Plan, t: number): Reason[] {
+  const byZone = new Map<string, Pair[]>();
+  for (const p of plan.pairs) {
+    const list = byZone.get(p.zone);
+    if (list) list.push(p);
+    else byZone.set(p.zone, [p]);
+  }
+  return [...byZone.entries()].map(([zone, pairs]) =>
+    reason('ALLOWED', `${describeLocal(t, zone)} is inside every applicable window`, {
+      rule: pairs.map((p) => p.rule.id).join(','),
+      citation: [...new Set(pairs.map((p) => p.rule.citation))].join('; '),
+      jurisdiction: [...new Set(pairs.flatMap((p) => p.jurisdictions))].join(','),
+      timezone: zone,
+      local: formatLocal(t, zone),
+    }),
+  );
+}
+
+/**
+ * Decide whether to send at `at`, reschedule, or cancel.
+ *
+ * - `send`: `at` (or `now`, if `at` is already past) is allowed for every candidate.
+ * - `reschedule`: the policy found another slot (`next_slot`: earliest ≥ at within the horizon
+ *   and `notAfter`; `previous_slot`: latest in [now, at]).
+ * - `cancel`: policy `cancel`, no slot, or an unresolved contact under `unresolved: 'cancel'`.
+ */
+export function decide(set: CalendarSet, input: DecideInput): Decision {
+  let location = input.location;
+  const version = set.version;
+  if (!location.resolved) {
+    if ((input.unresolved ?? 'cancel') === 'cancel') {
+      const why = location.issues.map((i) => i.message).join('; ') || 'location could not be resolved';
+      return { decision: 'cancel', sendAt: null, calendarVersion: version, candidates: [], reasons: [reason('UNRESOLVED_LOCATION', why)] };
+    }
+    location = withCandidates(location, strictestCandidates(US_ZONES));
+  }
+  const plan = planFor(set, location, input.channel, input.purpose, input.orgCalendar, input.window);
+  const blocked = capBlocks(plan, input.history, input.subject);
+  const done = (decision: DecisionKind, sendAt: number | null, reasons: Reason[]): Decision => ({
+    decision,
+    sendAt,
+    reasons,
+    calendarVersion: version,
+    candidates: plan.candidates,
+  });
+
+  if (input.policy === 'previous_slot' && input.at < input.now) {
+    return done('cancel', null, [reason('DEADLINE_PASSED', 'the requested instant is already past; a reminder cannot arrive before it')]);
+  }
+  const t0 = Math.max(input.at, input.now);
+  if (input.notAfter !== undefined && t0 > input.notAfter) {
+    return done('cancel', null, [reason('AFTER_NOT_AFTER', `the requested instant is after notAfter`)]);
+  }
+  const allowed = isAllowed(set, plan, t0) && !contains(blocked, t0);
+  if (allowed) return done('send', t0, explainAllowed(plan, t0));
+
+  const why = explainBlock(set, plan, t0, input.history, input.subject);
+  switch (input.policy) {
+    case 'cancel':
+      return done('cancel', null, why);
+    case 'next_slot': {
+      const horizon = t0 + (input.horizonDays ?? DEFAULT_HORIZON_DAYS) * DAY;
+      const slot = nextSlot(set, plan, blocked, t0, horizon);
+      if (slot === undefined) {
+        return done('cancel', null, [...why, reason('NO_SLOT_IN_HORIZON', `no allowed instant in the ${input.horizonDays ?? DEFAULT_HORIZON_DAYS} days after the requested instant`)]);
+      }
+      if (input.notAfter !== undefined && slot > input.notAfter) {
+        return done('cancel', null, [...why, reason('AFTER_NOT_AFTER', `the next allowed instant ${new Date(slot).toISOString()} is after notAfter`)]);
+      }
+      return done('reschedule', slot, [...why, ...explainAllowed(plan, slot)]);
+    }
+    case 'previous_slot': {
+      const slot = previousSlot(set, plan, blocked, t0, input.now);
+      if (slot === undefined) return done('cancel', null, [...why, reason('NO_SLOT_BEFORE_DEADLINE', 'no allowed instant between now and the requested instant')]);
+      return done('reschedule', slot, [...why, ...explainAllowed(plan, slot)]);
+    }
+    default: {
+      const never: never = input.policy;
+      throw new Error(`unknown policy ${String(never)}`);
+    }
+  }
+}
+
+/** The allowed intervals of a plan between two instants (for previews and tests). */
+export function allowedBetween(set: CalendarSet, plan: Plan, from: number, to: number): number[] {
+  const pairs: Array<[number, number]> = [];
+  for (let y = yearOf(from); y <= yearOf(to); y++) {
+    const list = planIntervals(set, plan, y);
+    for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+  }
+  return intersect(normalize(pairs), [from, to]);
+}
