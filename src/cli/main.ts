@@ -66,17 +66,18 @@ program
     if (failed) process.exitCode = 2;
   });
 
-const channelOpt = () => new Option('--channel <channel>', 'sms | voice').choices(['sms', 'voice']);
-const policyOpt = () => new Option('--policy <policy>', 'cancel | next_slot | previous_slot').choices(['cancel', 'next_slot', 'previous_slot']);
-const purposeOpt = () => new Option('--purpose <purpose>', 'marketing | informational').choices(['marketing', 'informational']);
-const unresolvedOpt = () => new Option('--unresolved <mode>', 'cancel | strictest (for unknown zips, APO/FPO, non-US numbers)').choices(['cancel', 'strictest']);
+// Values are validated by parseCheckRequest (stable error codes), not by commander.
+const channelOpt = () => new Option('--channel <channel>', 'sms | voice');
+const policyOpt = () => new Option('--policy <policy>', 'cancel | next_slot | previous_slot');
+const purposeOpt = () => new Option('--purpose <purpose>', 'marketing | informational');
+const unresolvedOpt = () => new Option('--unresolved <mode>', 'cancel | strictest (for unknown zips, APO/FPO, non-US numbers)');
 
 program
   .command('check')
   .description('decide one send: send, reschedule or cancel, with reasons')
   .requiredOption('--zip <zip>')
   .option('--phone <number>')
-  .addOption(channelOpt().makeOptionMandatory())
+  .addOption(channelOpt())
   .requiredOption('--at <iso>', 'requested instant, ISO-8601 with Z or an offset')
   .addOption(policyOpt().default('next_slot'))
   .addOption(purposeOpt().default('marketing'))
