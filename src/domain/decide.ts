@@ -16,10 +16,11 @@ import {
   type CompiledRule,
 } from './calendar/compile.ts';
 import type { Cap, Channel, OrgCalendar, Purpose } from './calendar/schema.ts';
+import { assertNever } from './errors.ts';
 import { contains, firstEndingAfter, intersect, normalize } from './intervals.ts';
 import { strictestCandidates, withCandidates, type Candidate, type Location } from './location/resolve.ts';
 import { US_ZONES } from './location/state-zones.ts';
-import { DAY, describeLocal, formatLocal, HOUR, localParts, MINUTE } from './time.ts';
+import { DAY, describeLocal, formatLocal, HOUR, localParts, MINUTE, utcYear } from './time.ts';
 
 export type Policy = 'cancel' | 'next_slot' | 'previous_slot';
 export const POLICIES: readonly Policy[] = ['cancel', 'next_slot', 'previous_slot'];
@@ -119,6 +120,8 @@ export interface Plan {
 const DEFAULT_HORIZON_DAYS = 14;
 const orgCompiled = new WeakMap<OrgCalendar, ReturnType<typeof compileOrgCalendar>>();
 const planCache = new WeakMap<CalendarSet, Map<string, Plan>>();
+/** Per location object: its plans by (channel, purpose, org, window), so the hot path builds no long keys. */
+const locationPlans = new WeakMap<CalendarSet, WeakMap<Location, Map<string, Plan>>>();
 
 function orgOf(org: OrgCalendar | undefined): ReturnType<typeof compileOrgCalendar> | undefined {
   if (!org) return undefined;
@@ -145,14 +148,30 @@ export function planFor(
   window?: { start: string; end: string },
 ): Plan {
   const org = orgOf(orgCalendar);
-  const key = `${location.key}|${channel}|${purpose}|${org?.key ?? ''}|${window ? `${window.start}-${window.end}` : ''}`;
+  const shortKey = org || window ? `${channel}|${purpose}|${org?.key ?? ''}|${window ? `${window.start}-${window.end}` : ''}` : channel === 'sms' ? (purpose === 'marketing' ? 'sm' : 'si') : purpose === 'marketing' ? 'vm' : 'vi';
+  let byLocation = locationPlans.get(set);
+  if (!byLocation) {
+    byLocation = new WeakMap();
+    locationPlans.set(set, byLocation);
+  }
+  let mine = byLocation.get(location);
+  if (!mine) {
+    mine = new Map();
+    byLocation.set(location, mine);
+  }
+  const fast = mine.get(shortKey);
+  if (fast) return fast;
+  const key = `${location.key}|${shortKey}`;
   let plans = planCache.get(set);
   if (!plans) {
     plans = new Map();
     planCache.set(set, plans);
   }
   const hit = plans.get(key);
-  if (hit) return hit;
+  if (hit) {
+    mine.set(shortKey, hit);
+    return hit;
+  }
   const extra: CompiledRule[] = [...(org?.rules ?? []), ...(window ? [compileRequestWindow(window)] : [])];
   const pairs = new Map<string, { rule: CompiledRule; zone: string; jurisdictions: string[] }>();
   const caps = new Map<string, { rule: CompiledRule; cap: Cap }>();
@@ -180,12 +199,11 @@ export function planFor(
     candidates: location.candidates,
   };
   plans.set(key, plan);
+  mine.set(shortKey, plan);
   return plan;
 }
 
-function yearOf(t: number): number {
-  return new Date(t).getUTCFullYear();
-}
+const yearOf = utcYear;
 
 /** Allowed UTC intervals of a plan within one UTC year (memoised). */
 export function planIntervals(set: CalendarSet, plan: Plan, year: number): readonly number[] {
@@ -304,7 +322,7 @@ function explainPair(set: CalendarSet, plan: Plan, p: Pair, t: number): Reason {
     timezone: p.zone,
     local: formatLocal(t, p.zone),
   };
-  const when = describeLocal(t, p.zone);
+  const when = describeLocal(t, p.zone, local);
   const zoneNote = p.rule.fixedZoneWording ? ` (${p.rule.fixedZoneWording}, as the statute says)` : '';
   const status = dayStatus(set, p.rule, local, local.weekday, p.jurisdictions);
   if (status.open === 'none') {
@@ -345,22 +363,28 @@ function explainBlock(set: CalendarSet, plan: Plan, t: number, history: readonly
   return out;
 }
 
+const allowedTemplates = new WeakMap<Plan, Array<{ zone: string; rule: string; citation: string; jurisdiction: string }>>();
+
 /** One `ALLOWED` reason per candidate zone at the chosen instant: which rules were applied there. */
 function explainAllowed(plan: Plan, t: number): Reason[] {
-  const byZone = new Map<string, Pair[]>();
-  for (const p of plan.pairs) {
-    const list = byZone.get(p.zone);
-    if (list) list.push(p);
-    else byZone.set(p.zone, [p]);
-  }
-  return [...byZone.entries()].map(([zone, pairs]) =>
-    reason('ALLOWED', `${describeLocal(t, zone)} is inside every applicable window`, {
+  let templates = allowedTemplates.get(plan);
+  if (!templates) {
+    const byZone = new Map<string, Pair[]>();
+    for (const p of plan.pairs) {
+      const list = byZone.get(p.zone);
+      if (list) list.push(p);
+      else byZone.set(p.zone, [p]);
+    }
+    templates = [...byZone.entries()].map(([zone, pairs]) => ({
+      zone,
       rule: pairs.map((p) => p.rule.id).join(','),
       citation: [...new Set(pairs.map((p) => p.rule.citation))].join('; '),
       jurisdiction: [...new Set(pairs.flatMap((p) => p.jurisdictions))].join(','),
-      timezone: zone,
-      local: formatLocal(t, zone),
-    }),
+    }));
+    allowedTemplates.set(plan, templates);
+  }
+  return templates.map(({ zone, ...rest }) =>
+    reason('ALLOWED', `${describeLocal(t, zone)} is inside every applicable window`, { ...rest, timezone: zone, local: formatLocal(t, zone) }),
   );
 }
 
@@ -374,57 +398,97 @@ function explainAllowed(plan: Plan, t: number): Reason[] {
  */
 export function decide(set: CalendarSet, input: DecideInput): Decision {
   let location = input.location;
-  const version = set.version;
-  if (!location.resolved) {
+    if (!location.resolved) {
     if ((input.unresolved ?? 'cancel') === 'cancel') {
       const why = location.issues.map((i) => i.message).join('; ') || 'location could not be resolved';
-      return { decision: 'cancel', sendAt: null, calendarVersion: version, candidates: [], reasons: [reason('UNRESOLVED_LOCATION', why)] };
+      return { decision: 'cancel', sendAt: null, calendarVersion: set.version, candidates: [], reasons: [reason('UNRESOLVED_LOCATION', why)] };
     }
     location = withCandidates(location, strictestCandidates(US_ZONES));
   }
   const plan = planFor(set, location, input.channel, input.purpose, input.orgCalendar, input.window);
   const blocked = capBlocks(plan, input.history, input.subject);
-  const done = (decision: DecisionKind, sendAt: number | null, reasons: Reason[]): Decision => ({
-    decision,
-    sendAt,
-    reasons,
-    calendarVersion: version,
-    candidates: plan.candidates,
-  });
-
-  if (input.policy === 'previous_slot' && input.at < input.now) {
-    return done('cancel', null, [reason('DEADLINE_PASSED', 'the requested instant is already past; a reminder cannot arrive before it')]);
-  }
+  if (input.policy === 'previous_slot' && input.at < input.now) return new LazyDecision(set, plan, input, 'cancel', null, input.at, 'deadline-passed');
   const t0 = Math.max(input.at, input.now);
-  if (input.notAfter !== undefined && t0 > input.notAfter) {
-    return done('cancel', null, [reason('AFTER_NOT_AFTER', `the requested instant is after notAfter`)]);
-  }
-  const allowed = isAllowed(set, plan, t0) && !contains(blocked, t0);
-  if (allowed) return done('send', t0, explainAllowed(plan, t0));
-
-  const why = explainBlock(set, plan, t0, input.history, input.subject);
+  if (input.notAfter !== undefined && t0 > input.notAfter) return new LazyDecision(set, plan, input, 'cancel', null, t0, 'at-after-not-after');
+  if (isAllowed(set, plan, t0) && !contains(blocked, t0)) return new LazyDecision(set, plan, input, 'send', t0, t0, 'allowed');
   switch (input.policy) {
     case 'cancel':
-      return done('cancel', null, why);
+      return new LazyDecision(set, plan, input, 'cancel', null, t0, 'blocked');
     case 'next_slot': {
-      const horizon = t0 + (input.horizonDays ?? DEFAULT_HORIZON_DAYS) * DAY;
-      const slot = nextSlot(set, plan, blocked, t0, horizon);
-      if (slot === undefined) {
-        return done('cancel', null, [...why, reason('NO_SLOT_IN_HORIZON', `no allowed instant in the ${input.horizonDays ?? DEFAULT_HORIZON_DAYS} days after the requested instant`)]);
-      }
-      if (input.notAfter !== undefined && slot > input.notAfter) {
-        return done('cancel', null, [...why, reason('AFTER_NOT_AFTER', `the next allowed instant ${new Date(slot).toISOString()} is after notAfter`)]);
-      }
-      return done('reschedule', slot, [...why, ...explainAllowed(plan, slot)]);
+      const slot = nextSlot(set, plan, blocked, t0, t0 + (input.horizonDays ?? DEFAULT_HORIZON_DAYS) * DAY);
+      if (slot === undefined) return new LazyDecision(set, plan, input, 'cancel', null, t0, 'no-slot');
+      if (input.notAfter !== undefined && slot > input.notAfter) return new LazyDecision(set, plan, input, 'cancel', slot, t0, 'slot-after-not-after');
+      return new LazyDecision(set, plan, input, 'reschedule', slot, t0, 'moved');
     }
     case 'previous_slot': {
       const slot = previousSlot(set, plan, blocked, t0, input.now);
-      if (slot === undefined) return done('cancel', null, [...why, reason('NO_SLOT_BEFORE_DEADLINE', 'no allowed instant between now and the requested instant')]);
-      return done('reschedule', slot, [...why, ...explainAllowed(plan, slot)]);
+      if (slot === undefined) return new LazyDecision(set, plan, input, 'cancel', null, t0, 'no-slot-before');
+      return new LazyDecision(set, plan, input, 'reschedule', slot, t0, 'moved');
     }
-    default: {
-      const never: never = input.policy;
-      throw new Error(`unknown policy ${String(never)}`);
+    default:
+      return assertNever(input.policy);
+  }
+}
+
+type Why = 'allowed' | 'blocked' | 'moved' | 'no-slot' | 'no-slot-before' | 'slot-after-not-after' | 'at-after-not-after' | 'deadline-passed';
+
+/**
+ * A decision computed eagerly whose explanation (reasons) is built on first read and memoised:
+ * callers that need only the instant (fire-time re-checks, bulk previews) skip the strings.
+ */
+class LazyDecision implements Decision {
+  readonly calendarVersion: string;
+  readonly candidates: readonly Candidate[];
+  #reasons: Reason[] | undefined;
+
+  constructor(
+    private readonly set: CalendarSet,
+    private readonly plan: Plan,
+    private readonly input: DecideInput,
+    readonly decision: DecisionKind,
+    private readonly slot: number | null,
+    private readonly t0: number,
+    private readonly why: Why,
+  ) {
+    this.calendarVersion = set.version;
+    this.candidates = plan.candidates;
+  }
+
+  get sendAt(): number | null {
+    return this.decision === 'cancel' ? null : this.slot;
+  }
+
+  get reasons(): Reason[] {
+    this.#reasons ??= this.explain();
+    return this.#reasons;
+  }
+
+  toJSON(): Omit<Decision, 'reasons'> & { reasons: Reason[] } {
+    return { decision: this.decision, sendAt: this.sendAt, reasons: this.reasons, calendarVersion: this.calendarVersion, candidates: this.candidates };
+  }
+
+  private explain(): Reason[] {
+    const { set, plan, input, t0 } = this;
+    const blocked = (): Reason[] => explainBlock(set, plan, t0, input.history, input.subject);
+    switch (this.why) {
+      case 'allowed':
+        return explainAllowed(plan, t0);
+      case 'blocked':
+        return blocked();
+      case 'moved':
+        return [...blocked(), ...explainAllowed(plan, this.slot!)];
+      case 'no-slot':
+        return [...blocked(), reason('NO_SLOT_IN_HORIZON', `no allowed instant in the ${input.horizonDays ?? DEFAULT_HORIZON_DAYS} days after the requested instant`)];
+      case 'no-slot-before':
+        return [...blocked(), reason('NO_SLOT_BEFORE_DEADLINE', 'no allowed instant between now and the requested instant')];
+      case 'slot-after-not-after':
+        return [...blocked(), reason('AFTER_NOT_AFTER', `the next allowed instant ${new Date(this.slot!).toISOString()} is after notAfter`)];
+      case 'at-after-not-after':
+        return [reason('AFTER_NOT_AFTER', 'the requested instant is after notAfter')];
+      case 'deadline-passed':
+        return [reason('DEADLINE_PASSED', 'the requested instant is already past; a reminder cannot arrive before it')];
+      default:
+        return assertNever(this.why);
     }
   }
 }

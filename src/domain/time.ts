@@ -49,11 +49,15 @@ interface OffsetTable {
   readonly starts: number[];
   readonly offsets: number[];
 }
-const offsetTables = new Map<string, OffsetTable>();
+const offsetTables = new Map<string, Array<OffsetTable | undefined>>();
 
 function offsetTable(zone: string, year: number): OffsetTable {
-  const key = `${zone}|${year}`;
-  let table = offsetTables.get(key);
+  let byYear = offsetTables.get(zone);
+  if (!byYear) {
+    byYear = [];
+    offsetTables.set(zone, byYear);
+  }
+  let table = byYear[year - 1970];
   if (table) return table;
   const z = zoneOf(zone);
   const t0 = Date.UTC(year, 0, 1);
@@ -68,13 +72,13 @@ function offsetTable(zone: string, year: number): OffsetTable {
     }
   }
   table = { starts, offsets };
-  offsetTables.set(key, table);
+  byYear[year - 1970] = table;
   return table;
 }
 
 /** Offset of `zone` from UTC at instant `ms`, in minutes (e.g. -300 for EST). */
 export function offsetMinutes(zone: string, ms: number): number {
-  const { starts, offsets } = offsetTable(zone, new Date(ms).getUTCFullYear());
+  const { starts, offsets } = offsetTable(zone, utcYear(ms));
   let i = starts.length - 1;
   while (i > 0 && starts[i]! > ms) i--;
   return offsets[i]!;
@@ -115,11 +119,26 @@ export interface LocalParts extends CivilDate {
   readonly weekday: number;
 }
 
+/** Civil date of a day count since 1970-01-01 (Howard Hinnant's days_from_civil inverse): no Date allocation. */
+function civilFromDays(z: number): CivilDate {
+  z += 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return { year: yoe + era * 400 + (month <= 2 ? 1 : 0), month, day };
+}
+
 export function localParts(ms: number, zone: string): LocalParts {
   const local = ms + offsetMinutes(zone, ms) * MINUTE;
-  const t = new Date(local);
-  const d = { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
-  return { ...d, minuteOfDay: t.getUTCHours() * 60 + t.getUTCMinutes(), weekday: isoWeekday(d) };
+  const days = Math.floor(local / DAY);
+  const d = civilFromDays(days);
+  // 1970-01-01 was a Thursday (ISO 4).
+  const weekday = ((((days + 3) % 7) + 7) % 7) + 1;
+  return { year: d.year, month: d.month, day: d.day, minuteOfDay: Math.floor((local - days * DAY) / MINUTE), weekday };
 }
 
 /**
@@ -171,21 +190,33 @@ export function formatUtc(ms: number): string {
 const WEEKDAY_NAMES = ['', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 
 /** Local wall time with the weekday, for messages: `Sun 2026-03-08 07:30`. */
-export function describeLocal(ms: number, zone: string): string {
-  const p = localParts(ms, zone);
-  const hh = String(Math.floor(p.minuteOfDay / 60)).padStart(2, '0');
-  const mm = String(p.minuteOfDay % 60).padStart(2, '0');
-  return `${WEEKDAY_NAMES[p.weekday]} ${civilKey(p)} ${hh}:${mm}`;
+export function describeLocal(ms: number, zone: string, parts: LocalParts = localParts(ms, zone)): string {
+  const hh = String(Math.floor(parts.minuteOfDay / 60)).padStart(2, '0');
+  const mm = String(parts.minuteOfDay % 60).padStart(2, '0');
+  return `${WEEKDAY_NAMES[parts.weekday]} ${civilKey(parts)} ${hh}:${mm}`;
 }
 
-/**
- * Parse an ISO-8601 instant. It must carry a zone designator (`Z` or an offset): a bare local
- * time is ambiguous for a scheduler that serves every US zone, so it is refused.
- */
+const INSTANT_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
 export function parseInstant(text: string): number | undefined {
-  if (!/(?:Z|[+-]\d{2}(?::?\d{2})?)$/i.test(text.trim())) return undefined;
-  const dt = DateTime.fromISO(text.trim(), { setZone: true });
-  return dt.isValid ? dt.toMillis() : undefined;
+  const m = INSTANT_RE.exec(text.trim());
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || sec > 59) return undefined;
+  const t = Date.parse(text.trim());
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** UTC calendar year of an instant, without allocating a Date on the hot path. */
+const YEAR_STARTS: number[] = [];
+for (let y = 1970; y <= 2200; y++) YEAR_STARTS.push(Date.UTC(y, 0, 1));
+export function utcYear(ms: number): number {
+  let i = Math.floor(ms / 31_556_952_000);
+  if (i < 0 || i >= YEAR_STARTS.length - 1) return new Date(ms).getUTCFullYear();
+  while (i > 0 && YEAR_STARTS[i]! > ms) i--;
+  while (i < YEAR_STARTS.length - 1 && YEAR_STARTS[i + 1]! <= ms) i++;
+  return 1970 + i;
 }
 
 /** Parse a local wall time (`2026-12-03T10:00`) in `zone` (start-edge DST policy). */
