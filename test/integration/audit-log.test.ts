@@ -1,0 +1,177 @@
+// AuditLog over a real Postgres: batches, concurrent appenders from separate clients,
+// round-tripping of createdAt/data, and detection of rows tampered with behind the trigger.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog, AuditOrgNotFoundError, type AuditInput } from '../../src/adapters/audit/audit-log.ts';
+import { createPrisma, type Db } from '../../src/adapters/db/client.ts';
+import { GENESIS_HASH, verifyChain } from '../../src/domain/audit/chain.ts';
+import { freshDatabase } from '../helpers/db.ts';
+
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+let prisma: Db;
+const extraClients: Db[] = [];
+const T0 = Date.UTC(2026, 2, 1, 12, 0, 0, 123);
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  prisma = createPrisma(db.url, { maxConnections: 4 });
+});
+
+afterAll(async () => {
+  await Promise.all(extraClients.map((c) => c.disconnect()));
+  await prisma?.disconnect();
+  await db?.drop();
+});
+
+let orgCounter = 0;
+async function newOrg(): Promise<string> {
+  const org = await prisma.org.create({ data: { name: `audit-org-${++orgCounter}-${Math.random().toString(36).slice(2)}` } });
+  return org.id;
+}
+
+function inputs(n: number, tag: string, offsetMs = 0): AuditInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    action: `${tag}.action`,
+    createdAt: new Date(T0 + offsetMs + i * 7),
+    decision: i % 2 ? 'ALLOW' : null,
+    reasonCodes: i % 2 ? ['R1', `R${i}`] : [],
+    data: { tag, i, nested: { z: [1, 2.5, 'x'], a: null }, when: new Date(T0) },
+  }));
+}
+
+/** Runs `sql` with the append-only triggers disabled (test-only tampering). */
+async function tamper(...statements: string[]): Promise<void> {
+  await prisma.$executeRawUnsafe('ALTER TABLE audit_entries DISABLE TRIGGER USER');
+  try {
+    for (const sql of statements) await prisma.$executeRawUnsafe(sql);
+  } finally {
+    await prisma.$executeRawUnsafe('ALTER TABLE audit_entries ENABLE TRIGGER USER');
+  }
+}
+
+describe('AuditLog', () => {
+  it('appends batches onto one chain and verifies it', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    expect(await log.verify(orgId)).toEqual({ ok: true, count: 0, lastHash: GENESIS_HASH, lastSeq: 0 });
+
+    const first = await log.append(orgId, inputs(3, 'a'));
+    expect(first.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(first[0]?.prevHash).toBe(GENESIS_HASH);
+    const second = await log.append(orgId, inputs(4, 'b', 1000));
+    expect(second.map((e) => e.seq)).toEqual([4, 5, 6, 7]);
+    expect(second[0]?.prevHash).toBe(first[2]?.hash);
+    expect(await log.append(orgId, [])).toEqual([]);
+
+    const r = await log.verify(orgId);
+    expect(r).toEqual({ ok: true, count: 7, lastHash: second[3]?.hash, lastSeq: 7 });
+
+    // What is stored is what was hashed: createdAt to the millisecond, data as JSON.
+    const rows = await prisma.auditEntry.findMany({ where: { orgId }, orderBy: { seq: 'asc' } });
+    expect(rows[0]?.createdAt.toISOString()).toBe(new Date(T0).toISOString());
+    expect(rows[1]?.data).toEqual({ tag: 'a', i: 1, nested: { z: [1, 2.5, 'x'], a: null }, when: new Date(T0).toISOString() });
+    expect(verifyChain(rows).ok).toBe(true);
+  });
+
+  it('keeps chains of different orgs independent', async () => {
+    const [a, b] = [await newOrg(), await newOrg()];
+    const log = new AuditLog(prisma);
+    await log.append(a, inputs(2, 'a'));
+    await log.append(b, inputs(5, 'b'));
+    await log.append(a, inputs(2, 'a2'));
+    expect(await log.verify(a)).toMatchObject({ ok: true, count: 4, lastSeq: 4 });
+    expect(await log.verify(b)).toMatchObject({ ok: true, count: 5, lastSeq: 5 });
+  });
+
+  it('pages through the chain in verify', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma, { pageSize: 7 });
+    await log.append(orgId, inputs(30, 'p'));
+    await log.append(orgId, inputs(5, 'q'));
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 35, lastSeq: 35 });
+  });
+
+  it('appends inside a caller transaction and rolls back with it', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    await prisma.$transaction((tx) => log.append(orgId, inputs(2, 'tx'), tx));
+    await expect(
+      prisma.$transaction(async (tx) => {
+        await log.append(orgId, inputs(2, 'rolled-back'), tx);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await log.append(orgId, inputs(1, 'after'));
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 3, lastSeq: 3 });
+  });
+
+  it('rejects an unknown org and an invalid createdAt', async () => {
+    const log = new AuditLog(prisma);
+    await expect(log.append('99999999-9999-4999-8999-999999999999', inputs(1, 'x'))).rejects.toBeInstanceOf(AuditOrgNotFoundError);
+    const orgId = await newOrg();
+    await expect(log.append(orgId, [{ action: 'x', createdAt: new Date(NaN) }])).rejects.toThrow(RangeError);
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 0 });
+  });
+
+  it('8 concurrent appenders from separate clients never fork the chain or duplicate a seq', async () => {
+    const orgId = await newOrg();
+    const clients = Array.from({ length: 8 }, () => createPrisma(db.url, { maxConnections: 2 }));
+    extraClients.push(...clients);
+    await Promise.all(clients.map((c) => c.$queryRaw`SELECT 1`));
+    const results = await Promise.all(clients.map((c, k) => new AuditLog(c).append(orgId, inputs(25, `w${k}`, k * 10_000))));
+
+    const seqs = results.flat().map((e) => e.seq).sort((x, y) => x - y);
+    expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    // Each batch is contiguous (one transaction, one lock).
+    for (const batch of results) {
+      const s = batch.map((e) => e.seq);
+      expect(s).toEqual(Array.from({ length: 25 }, (_, i) => (s[0] ?? 0) + i));
+    }
+    const stored = await prisma.auditEntry.findMany({ where: { orgId }, select: { seq: true }, orderBy: { seq: 'asc' } });
+    expect(stored.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(await new AuditLog(prisma, { pageSize: 64 }).verify(orgId)).toMatchObject({ ok: true, count: 200, lastSeq: 200 });
+  });
+
+  it('the append-only trigger rejects UPDATE and DELETE', async () => {
+    const orgId = await newOrg();
+    await new AuditLog(prisma).append(orgId, inputs(1, 't'));
+    await expect(prisma.$executeRaw`UPDATE audit_entries SET action = 'x' WHERE org_id = ${orgId}::uuid`).rejects.toThrow(/append-only/);
+    await expect(prisma.$executeRaw`DELETE FROM audit_entries WHERE org_id = ${orgId}::uuid`).rejects.toThrow(/append-only/);
+  });
+
+  it('detects an edited row as HASH_MISMATCH at that seq', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma, { pageSize: 4 });
+    await log.append(orgId, inputs(10, 'e'));
+    await tamper(`UPDATE audit_entries SET data = jsonb_set(data, '{i}', '999') WHERE org_id = '${orgId}' AND seq = 6`);
+    expect(await log.verify(orgId)).toMatchObject({ ok: false, count: 5, brokenAtSeq: 6, problem: 'HASH_MISMATCH' });
+  });
+
+  it('detects an edited createdAt as HASH_MISMATCH', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    await log.append(orgId, inputs(5, 'c'));
+    await tamper(`UPDATE audit_entries SET created_at = created_at + interval '1 millisecond' WHERE org_id = '${orgId}' AND seq = 2`);
+    expect(await log.verify(orgId)).toMatchObject({ ok: false, count: 1, brokenAtSeq: 2, problem: 'HASH_MISMATCH' });
+  });
+
+  it('detects a deleted row as SEQ_GAP', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma, { pageSize: 3 });
+    await log.append(orgId, inputs(10, 'd'));
+    await tamper(`DELETE FROM audit_entries WHERE org_id = '${orgId}' AND seq = 4`);
+    expect(await log.verify(orgId)).toEqual({ ok: false, count: 3, brokenAtSeq: 4, problem: 'SEQ_GAP', expected: '4', found: '5' });
+  });
+
+  it('detects two rows whose seq values were swapped', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    await log.append(orgId, inputs(6, 's'));
+    const where = `WHERE org_id = '${orgId}'`;
+    await tamper(
+      `UPDATE audit_entries SET seq = -3 ${where} AND seq = 3`,
+      `UPDATE audit_entries SET seq = 3 ${where} AND seq = 4`,
+      `UPDATE audit_entries SET seq = 4 ${where} AND seq = -3`,
+    );
+    expect(await log.verify(orgId)).toMatchObject({ ok: false, count: 2, brokenAtSeq: 3 });
+  });
+});
