@@ -29,8 +29,9 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl('postgres') });
+/** Run `fn` with a short-lived pg client on `url`. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -38,6 +39,10 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   } finally {
     await client.end();
   }
+}
+
+function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(serverUrl('postgres'), fn);
 }
 
 /** `tcpa_tpl_<first 8 hex of sha256 over every migration's name and checksum>`. */

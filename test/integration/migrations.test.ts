@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get_dmmf } from '@prisma/prisma-schema-wasm';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma, type Db } from '../../src/adapters/db/client.ts';
 import {
@@ -27,21 +26,11 @@ import {
   MigrationError,
   readMigrations,
 } from '../../src/adapters/db/migrate.ts';
-import { freshDatabase, unusedDatabase } from '../helpers/db.ts';
+import { freshDatabase, unusedDatabase, withClient } from '../helpers/db.ts';
 
 const SCHEMA_PATH = fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url));
 const INIT = '20261129000000_init';
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // One normalised description of a database, built from either side.
