@@ -492,13 +492,3 @@ class LazyDecision implements Decision {
     }
   }
 }
-
-/** The allowed intervals of a plan between two instants (for previews and tests). */
-export function allowedBetween(set: CalendarSet, plan: Plan, from: number, to: number): number[] {
-  const pairs: Array<[number, number]> = [];
-  for (let y = yearOf(from); y <= yearOf(to); y++) {
-    const list = planIntervals(set, plan, y);
-    for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
-  }
-  return intersect(normalize(pairs), [from, to]);
-}
