@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadCalendarSet } from '../adapters/calendars/fs-loader.ts';
 import { CalendarFileError, type CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
-import { resolveLocation } from '../domain/location/resolve.ts';
+import { INPUT_ERROR_CODES, resolveLocation, UNRESOLVABLE_CODES } from '../domain/location/resolve.ts';
 import { evaluate, parseCheckRequest } from '../app/evaluate.ts';
 import { formatSummary, runPlan } from './plan.ts';
 import { describeCalendars } from './calendars.ts';
@@ -55,7 +55,7 @@ program
     let failed = false;
     for (const zip of zips) {
       const loc = resolveLocation({ zip, phone: opts.phone });
-      const hard = loc.issues.find((i) => ['INVALID_ZIP', 'UNKNOWN_ZIP', 'MILITARY_ZIP', 'INVALID_PHONE', 'NON_US_PHONE'].includes(i.code));
+      const hard = loc.issues.find((i) => INPUT_ERROR_CODES.has(i.code) || UNRESOLVABLE_CODES.has(i.code));
       if (hard) {
         failed = true;
         out({ zip, error: { code: hard.code, message: hard.message } });

@@ -64,6 +64,9 @@ export const AREA_CODE_PRESUMPTION_STATES: ReadonlySet<string> = new Set(['FL', 
 /** Input errors (the request itself is malformed) as opposed to unresolvable contacts. */
 export const INPUT_ERROR_CODES: ReadonlySet<LocationIssueCode> = new Set(['INVALID_ZIP', 'INVALID_PHONE']);
 
+/** Well-formed contacts that cannot be placed: `decide` applies the `unresolved` option to them. */
+export const UNRESOLVABLE_CODES: ReadonlySet<LocationIssueCode> = new Set(['UNKNOWN_ZIP', 'MILITARY_ZIP', 'NON_US_PHONE']);
+
 export function parsePhone(raw: string): PhoneInfo | LocationIssue {
   const parsed = parsePhoneNumberFromString(raw, 'US');
   if (!parsed || !parsed.isValid()) return { code: 'INVALID_PHONE', message: 'not a valid phone number' };
