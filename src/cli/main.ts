@@ -11,6 +11,9 @@ import { INPUT_ERROR_CODES, resolveLocation, UNRESOLVABLE_CODES } from '../domai
 import { evaluate, parseCheckRequest } from '../app/evaluate.ts';
 import { formatSummary, runPlan } from './plan.ts';
 import { describeCalendars } from './calendars.ts';
+import type { ApiRole } from '../adapters/auth/api-keys.ts';
+import type { Db } from '../adapters/db/client.ts';
+import { isUnavailableError } from '../api/errors.ts';
 
 process.env.TZ = 'UTC';
 
@@ -115,6 +118,110 @@ program
     process.stderr.write(formatSummary(summary));
   });
 
+// --- database-backed commands --------------------------------------------------------------
+// Their adapters (Prisma, pg, express, twilio) are imported lazily, so that the pure commands
+// above start as fast as before.
+
+const API_ROLES = ['admin', 'ops', 'journey', 'auditor'] as const satisfies readonly ApiRole[];
+
+const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/tcpa';
+function databaseUrl(): string {
+  return process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
+async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  const { createPrisma } = await import('../adapters/db/client.ts');
+  const db = createPrisma(databaseUrl(), { maxConnections: 2 });
+  try {
+    return await fn(db);
+  } finally {
+    await db.disconnect();
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const keys = program.command('keys').description('API keys');
+keys
+  .command('create')
+  .description('create an API key (and the org, if new); prints the key once. Applies migrations first')
+  .requiredOption('--org <name>', 'org name (created if it does not exist)')
+  .addOption(new Option('--role <role>', 'admin | ops | journey | auditor').choices(API_ROLES).default('admin'))
+  .option('--name <label>', 'a label for the key')
+  .action(async (o: { org: string; role: ApiRole; name?: string }) => {
+    if (!o.org.trim()) throw new AppError('INVALID_ARGUMENT', '--org must not be empty');
+    const [{ migrate }, { createApiKey }] = await Promise.all([import('../adapters/db/migrate.ts'), import('../adapters/auth/api-keys.ts')]);
+    await migrate(databaseUrl());
+    out(await withDb((db) => createApiKey(db, { orgName: o.org, role: o.role, ...(o.name === undefined ? {} : { name: o.name }) })));
+  });
+
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify')
+  .description("verify an org's audit hash chain; exit 1 if it is broken")
+  .requiredOption('--org <id-or-name>', 'org id or name')
+  .action(async (o: { org: string }) => {
+    const { AuditLog } = await import('../adapters/audit/audit-log.ts');
+    const result = await withDb(async (db) => {
+      const org =
+        (UUID_RE.test(o.org) ? await db.org.findUnique({ where: { id: o.org }, select: { id: true } }) : null) ??
+        (await db.org.findUnique({ where: { name: o.org }, select: { id: true } }));
+      if (!org) throw new AppError('NOT_FOUND', `no org with id or name "${o.org}"`);
+      return { orgId: org.id, ...(await new AuditLog(db).verify(org.id)) };
+    });
+    out(result);
+    if (!result.ok) process.exitCode = 1;
+  });
+
+function numberOpt(flag: string, value: string, min: number, max: number, integer: boolean): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new AppError('INVALID_ARGUMENT', `${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+program
+  .command('emulator')
+  .description('run the Twilio-compatible emulator until SIGINT/SIGTERM; prints { "url" }')
+  .option('--port <port>', 'port (0 picks a free one)', '4010')
+  .option('--host <host>', 'interface to bind', '127.0.0.1')
+  .option('--accounts <list>', 'AccountSid:AuthToken,... (default: TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN)')
+  .option('--latency <ms>', 'delay before each API response', '0')
+  .option('--failure-rate <p>', 'probability (0..1) that a message or call fails asynchronously', '0')
+  .action(async (o: { port: string; host: string; accounts?: string; latency: string; failureRate: string }) => {
+    const port = numberOpt('--port', o.port, 0, 65535, true);
+    const latencyMs = numberOpt('--latency', o.latency, 0, 600_000, false);
+    const rate = numberOpt('--failure-rate', o.failureRate, 0, 1, false);
+    const { parseAccounts, startEmulator } = await import('../adapters/twilio/emulator-main.ts');
+    const spec = o.accounts ?? process.env.TWILIO_EMULATOR_ACCOUNTS;
+    let accounts: Record<string, string> = {};
+    if (spec) {
+      try {
+        accounts = parseAccounts(spec);
+      } catch (err) {
+        throw new AppError('INVALID_ARGUMENT', `--accounts: ${(err as Error).message}`);
+      }
+    } else if (process.env.TWILIO_ACCOUNT_SID && process.env.TWILIO_AUTH_TOKEN) {
+      accounts = { [process.env.TWILIO_ACCOUNT_SID]: process.env.TWILIO_AUTH_TOKEN };
+    }
+    const running = await startEmulator({ port, host: o.host, accounts, latencyMs, failure: { rate, callRate: rate } }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+        throw new AppError('INVALID_ARGUMENT', `cannot listen on ${o.host}:${port}: ${err.code}`);
+      }
+      throw err;
+    });
+    out({ url: running.url });
+    const stop = () => {
+      running.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
@@ -125,6 +232,7 @@ async function main(): Promise<void> {
     }
     if (e instanceof AppError) fail(e.code, e.message);
     if (e instanceof CalendarFileError) fail('CALENDAR_INVALID', e.message);
+    if (isUnavailableError(e)) fail('UNAVAILABLE', `cannot reach a dependency: ${(e as Error).message.trim().split('\n').pop()}`);
     process.stderr.write(`internal error: ${(e as Error).message}\n`);
     fail('INTERNAL', 'unexpected error');
   }

@@ -44,7 +44,14 @@ export type ReasonCode =
   | 'AFTER_NOT_AFTER'
   | 'NO_SLOT_BEFORE_DEADLINE'
   | 'DEADLINE_PASSED'
-  | 'UNRESOLVED_LOCATION';
+  | 'UNRESOLVED_LOCATION'
+  // Timer-level reasons (src/domain/timer-rules.ts): the contact's and the timer's own state.
+  | 'SUPPRESSED'
+  | 'JOURNEY_ENDED'
+  | 'JOURNEY_EXPIRED'
+  | 'CANCELLED_BY_REQUEST'
+  | 'PROVIDER_REJECTED'
+  | 'PROVIDER_UNSUBSCRIBED';
 
 export interface Reason {
   readonly code: ReasonCode;
@@ -99,6 +106,8 @@ export interface Decision {
   readonly calendarVersion: string;
   /** The candidates the decision judged (after the `unresolved` option). */
   readonly candidates: readonly Candidate[];
+  /** For `send` and `reschedule`: when the allowed stretch starting at `sendAt` closes (UTC ms); else null. */
+  readonly windowEnd: number | null;
 }
 
 interface Pair {
@@ -225,6 +234,26 @@ export function isAllowed(set: CalendarSet, plan: Plan, t: number): boolean {
   return contains(planIntervals(set, plan, yearOf(t)), t);
 }
 
+/**
+ * End of the allowed stretch containing `t` (UTC ms): the first instant after `t` at which the
+ * plan's windows close or a cap blocks; `t` itself when `t` is not allowed. Follows a window
+ * across a year boundary. Used to bound how long a provider may hold a message (SMS validity).
+ */
+function allowedUntil(set: CalendarSet, plan: Plan, blocked: readonly number[], t: number): number {
+  let end = t;
+  for (;;) {
+    const year = yearOf(end);
+    const list = planIntervals(set, plan, year);
+    const i = firstEndingAfter(list, end);
+    if (i >= list.length || list[i]! > end) break;
+    end = list[i + 1]!;
+    if (end < yearStart(year + 1)) break;
+  }
+  const b = firstEndingAfter(blocked, t);
+  if (b < blocked.length && blocked[b]! < end) end = Math.max(t, blocked[b]!);
+  return end;
+}
+
 /** Instants blocked by rolling caps, given the contact's history. */
 function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined): number[] {
   if (!history || history.length === 0 || plan.caps.length === 0) return [];
@@ -304,7 +333,7 @@ function previousSlot(set: CalendarSet, plan: Plan, blocked: readonly number[], 
 
 const ORG_CODES = { HOLIDAY: 'ORG_HOLIDAY', CLOSED_DATE: 'ORG_CLOSED_DATE', BLACKOUT: 'ORG_BLACKOUT', DAY_CLOSED: 'ORG_DAY_CLOSED' } as const;
 
-function reason(code: ReasonCode, message: string, extra: Partial<Omit<Reason, 'code' | 'message'>> = {}): Reason {
+export function reason(code: ReasonCode, message: string, extra: Partial<Omit<Reason, 'code' | 'message'>> = {}): Reason {
   return { code, rule: null, citation: null, jurisdiction: null, timezone: null, local: null, message, ...extra };
 }
 
@@ -401,7 +430,7 @@ export function decide(set: CalendarSet, input: DecideInput): Decision {
     if (!location.resolved) {
     if ((input.unresolved ?? 'cancel') === 'cancel') {
       const why = location.issues.map((i) => i.message).join('; ') || 'location could not be resolved';
-      return { decision: 'cancel', sendAt: null, calendarVersion: set.version, candidates: [], reasons: [reason('UNRESOLVED_LOCATION', why)] };
+      return { decision: 'cancel', sendAt: null, windowEnd: null, calendarVersion: set.version, candidates: [], reasons: [reason('UNRESOLVED_LOCATION', why)] };
     }
     location = withCandidates(location, strictestCandidates(US_ZONES));
   }
@@ -458,13 +487,19 @@ class LazyDecision implements Decision {
     return this.decision === 'cancel' ? null : this.slot;
   }
 
+  get windowEnd(): number | null {
+    const at = this.sendAt;
+    if (at === null) return null;
+    return allowedUntil(this.set, this.plan, capBlocks(this.plan, this.input.history, this.input.subject), at);
+  }
+
   get reasons(): Reason[] {
     this.#reasons ??= this.explain();
     return this.#reasons;
   }
 
   toJSON(): Omit<Decision, 'reasons'> & { reasons: Reason[] } {
-    return { decision: this.decision, sendAt: this.sendAt, reasons: this.reasons, calendarVersion: this.calendarVersion, candidates: this.candidates };
+    return { decision: this.decision, sendAt: this.sendAt, reasons: this.reasons, calendarVersion: this.calendarVersion, candidates: this.candidates, windowEnd: this.windowEnd };
   }
 
   private explain(): Reason[] {

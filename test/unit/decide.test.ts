@@ -270,3 +270,27 @@ describe('calendar files', () => {
     expect(decide(changed, { location: resolveLocation({ zip: '75201' }), channel: 'sms', purpose: 'marketing', at: T('2026-03-15T17:30:00Z'), now: T('2026-03-15T17:30:00Z'), policy: 'cancel' }).calendarVersion).toBe(changed.version);
   });
 });
+
+describe('windowEnd: when the allowed stretch closes', () => {
+  it('New York weekday: a send at 10:00 EST may go until 21:00 EST', () => {
+    const d = run('10001', '2026-12-07T15:00:00Z');
+    expect(d.decision).toBe('send');
+    expect(iso(d.windowEnd)).toBe('2026-12-08T02:00:00.000Z');
+  });
+
+  it('a rescheduled send carries the end of its new window; a cancel has none', () => {
+    const moved = run('10001', '2026-12-07T03:00:00Z');
+    expect(iso(moved.sendAt)).toBe('2026-12-07T13:00:00.000Z');
+    expect(iso(moved.windowEnd)).toBe('2026-12-08T02:00:00.000Z');
+    expect(run('10001', '2026-12-07T03:00:00Z', { policy: 'cancel' }).windowEnd).toBeNull();
+  });
+
+  it('Florida cap: after 3 sends in 24 h the next stretch opens when the 1st ages out and runs to 20:00', () => {
+    const history: HistoryEntry[] = ['13', '14', '15'].map((h) => ({ at: T(`2026-12-07T${h}:00:00Z`), channel: 'sms', purpose: 'marketing' }));
+    expect(iso(run('33101', '2026-12-07T16:00:00Z').windowEnd)).toBe('2026-12-08T01:00:00.000Z');
+    const capped = run('33101', '2026-12-07T16:00:00Z', { history });
+    expect(capped.decision).toBe('reschedule');
+    expect(iso(capped.sendAt)).toBe('2026-12-08T13:00:00.000Z');
+    expect(iso(capped.windowEnd)).toBe('2026-12-09T01:00:00.000Z');
+  });
+});

@@ -38,6 +38,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import twilio from 'twilio';
+import { maskPhone } from '../../domain/privacy.ts';
 
 export const API_VERSION = '2010-04-01';
 export const IDEMPOTENCY_HEADERS = ['I-Twilio-Idempotency-Token', 'Idempotency-Key'] as const;
@@ -306,14 +307,6 @@ export function newSid(prefix: string): string {
 /** RFC 2822 date as Twilio writes it: "Thu, 24 Aug 2023 05:01:45 +0000". */
 export function rfc2822(d: Date): string {
   return d.toUTCString().replace('GMT', '+0000');
-}
-
-/** `+15551234567` → `+1******4567`; anything that is not a phone number → `***`. */
-export function maskPhone(value: string | null | undefined): string {
-  if (!value) return '';
-  const m = /^(whatsapp:)?(\+\d)(\d*)(\d{4})$/.exec(value);
-  if (!m) return '***';
-  return `${m[1] ?? ''}${m[2] ?? ''}${'*'.repeat((m[3] ?? '').length)}${m[4] ?? ''}`;
 }
 
 /** Number of SMS segments Twilio would bill for `body` (GSM-7 vs UCS-2 with concatenation headers). */

@@ -1,0 +1,120 @@
+/**
+ * BullMQ adapters: Redis connections, the near-term timer queue (TimerQueuePort) and the
+ * dispatcher's Worker over the job catalog.
+ *
+ * Connections follow BullMQ's production guide: workers use `maxRetriesPerRequest: null` (they
+ * wait out a Redis restart); producers on a request path fail fast (`enableOfflineQueue: false`)
+ * so an API call never hangs on a dead Redis — the timer is safe in Postgres anyway and the pump
+ * retries.
+ */
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { QueuedTimer, TimerQueuePort } from '../../app/ports.ts';
+import { JOB_CATALOG, TIMERS_QUEUE, isJobName, parsePayload, timerJobId, type JobProcessors } from './catalog.ts';
+
+export function redisConnection(url: string, role: 'worker' | 'producer'): Redis {
+  const conn = new Redis(url, role === 'worker' ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+  // Errors surface on the calls that fail; an unhandled 'error' event would crash the process.
+  conn.on('error', () => {});
+  return conn;
+}
+
+const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+export class BullTimerQueue implements TimerQueuePort {
+  readonly queue: Queue;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(TIMERS_QUEUE, { connection, prefix });
+    this.queue.on('error', () => {});
+  }
+
+  async enqueue(items: readonly QueuedTimer[], now: number): Promise<void> {
+    if (items.length === 0) return;
+    const spec = JOB_CATALOG['timer.fire'];
+    await this.queue.addBulk(
+      items.map((t) => ({
+        name: 'timer.fire',
+        data: parsePayload('timer.fire', { timerId: t.timerId, sendAt: t.sendAt }),
+        opts: { ...spec.options, jobId: timerJobId(t.timerId, t.sendAt), delay: Math.max(0, t.sendAt - now) },
+      })),
+    );
+  }
+
+  async missing(items: readonly QueuedTimer[]): Promise<QueuedTimer[]> {
+    const out: QueuedTimer[] = [];
+    for (const t of items) {
+      const job = await this.queue.getJob(timerJobId(t.timerId, t.sendAt));
+      if (!job) {
+        out.push(t);
+        continue;
+      }
+      const state = await job.getState();
+      if (LIVE_STATES.has(state)) continue;
+      // completed (kept) or failed (retries exhausted): remove it so the id can be used again.
+      await job.remove().catch(() => undefined);
+      out.push(t);
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}
+
+export interface CatalogWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  /** Lock duration of an active job (BullMQ renews it while the processor runs). */
+  lockDurationMs?: number;
+}
+
+/**
+ * A Worker on the timers queue routing by job name to `processors`. A job whose name or payload
+ * is not in the catalog fails at once (UnrecoverableError): retrying cannot fix it.
+ */
+export function createCatalogWorker(processors: JobProcessors, opts: CatalogWorkerOptions): Worker {
+  const worker = new Worker(
+    TIMERS_QUEUE,
+    async (job: Job) => {
+      if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job name ${job.name}`);
+      const parsed = JOB_CATALOG[job.name].schema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`invalid payload for ${job.name}`);
+      return processors[job.name](parsed.data, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 });
+    },
+    {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      lockDuration: opts.lockDurationMs ?? 30_000,
+      // Check for stalled jobs (their worker died) as often as a lock can expire.
+      stalledInterval: opts.lockDurationMs ?? 30_000,
+      autorun: false,
+    },
+  );
+  worker.on('error', () => {});
+  return worker;
+}
+
+/**
+ * A marker key next to the queue's keys. Redis losing its data (restart without persistence,
+ * FLUSHALL, failover to an empty replica) loses the marker too: `lost()` then answers true once
+ * and sets it again, and the reconciler re-adds every queued timer.
+ */
+export class RedisQueueMarker {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.key = `${prefix}:${TIMERS_QUEUE}:tcpa-marker`;
+  }
+
+  async lost(): Promise<boolean> {
+    const set = await this.redis.set(this.key, String(Date.now()), 'NX');
+    return set === 'OK';
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * SenderPort over the official `twilio` client: Messages (SMS) and Calls (voice).
+ *
+ * Credentials: an org's own, sealed at rest in `orgs.twilio_credentials` (AES-256-GCM with
+ * TCPA_SECRET_KEY, the org id as associated data), else the deployment's default sender (real
+ * Twilio credentials from the environment, or the built-in emulator). Clients are cached per org.
+ *
+ * Errors are classified once, here (see `classify`): 429 and 5xx and network failures are
+ * transient; 21610 (recipient unsubscribed) suppresses; every other 4xx is permanent.
+ */
+import { openJson } from '../crypto/secret-box.ts';
+import type { Channel } from '../../domain/calendar/schema.ts';
+import { SendFailure, type ProviderStatus, type SendRequest, type SendResult, type SenderPort } from '../../app/ports.ts';
+import type { PrismaClient } from '../db/client.ts';
+import { createTwilioClient, withIdempotencyToken, type TwilioClient } from './client.ts';
+
+export interface SenderCredentials {
+  accountSid: string;
+  authToken: string;
+  from?: string;
+  messagingServiceSid?: string;
+  /** Absent → api.twilio.com. */
+  apiBase?: string;
+}
+
+export interface TwilioSenderOptions {
+  prisma: PrismaClient;
+  /** Used when an org has no credentials of its own. */
+  defaultSender: SenderCredentials;
+  /** Key that opens orgs' sealed credentials; without it, orgs with stored credentials cannot send. */
+  secretKey?: Buffer;
+  /** HTTP timeout per provider request. Default 15 s. */
+  timeoutMs?: number;
+  /** Cache lifetime of an org's resolved credentials. Default 60 s. */
+  cacheMs?: number;
+  now?: () => number;
+}
+
+/** Twilio error codes after which a send must never be retried. 21610 is handled apart (suppress). */
+const UNSUBSCRIBED = 21610;
+
+export function classify(err: unknown): SendFailure {
+  if (err instanceof SendFailure) return err;
+  const e = err as { status?: unknown; code?: unknown; message?: unknown };
+  const status = typeof e?.status === 'number' ? e.status : undefined;
+  const code = typeof e?.code === 'number' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : 'provider request failed';
+  if (code === UNSUBSCRIBED) return new SendFailure('unsubscribed', message, code, status);
+  if (status === undefined) return new SendFailure('transient', `network: ${message}`, code);
+  if (status === 429 || status >= 500) return new SendFailure('transient', message, code, status);
+  return new SendFailure('permanent', message, code, status);
+}
+
+interface Resolved {
+  creds: SenderCredentials;
+  client: TwilioClient;
+  at: number;
+}
+
+export class TwilioSender implements SenderPort {
+  private readonly cache = new Map<string, Resolved>();
+  private readonly defaultClient: TwilioClient;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: TwilioSenderOptions) {
+    this.defaultClient = this.makeClient(opts.defaultSender);
+    this.now = opts.now ?? Date.now;
+  }
+
+  private makeClient(c: SenderCredentials): TwilioClient {
+    return createTwilioClient({ accountSid: c.accountSid, authToken: c.authToken, apiBase: c.apiBase, timeoutMs: this.opts.timeoutMs ?? 15_000 });
+  }
+
+  private async resolve(orgId: string): Promise<Resolved> {
+    const hit = this.cache.get(orgId);
+    if (hit && this.now() - hit.at < (this.opts.cacheMs ?? 60_000)) return hit;
+    const org = await this.opts.prisma.org.findUnique({ where: { id: orgId }, select: { twilioCredentials: true } });
+    let resolved: Resolved;
+    if (org?.twilioCredentials) {
+      if (!this.opts.secretKey) throw new SendFailure('permanent', 'org has stored Twilio credentials but TCPA_SECRET_KEY is not set');
+      const creds = openJson<SenderCredentials>(this.opts.secretKey, org.twilioCredentials, orgId);
+      resolved = { creds: { apiBase: this.opts.defaultSender.apiBase, ...creds }, client: this.makeClient({ apiBase: this.opts.defaultSender.apiBase, ...creds }), at: this.now() };
+    } else {
+      resolved = { creds: this.opts.defaultSender, client: this.defaultClient, at: this.now() };
+    }
+    this.cache.set(orgId, resolved);
+    return resolved;
+  }
+
+  async send(req: SendRequest): Promise<SendResult> {
+    const { creds, client } = await this.resolve(req.orgId);
+    try {
+      return await withIdempotencyToken(req.idempotencyToken, async () => {
+        const p = req.payload;
+        if (p.channel === 'sms') {
+          const m = await client.messages.create({
+            to: req.to,
+            body: p.body,
+            ...(creds.messagingServiceSid ? { messagingServiceSid: creds.messagingServiceSid } : { from: creds.from! }),
+            statusCallback: req.statusCallback,
+            ...(req.validitySeconds === undefined ? {} : { validityPeriod: req.validitySeconds }),
+          });
+          return { providerId: m.sid, status: m.status };
+        }
+        const c = await client.calls.create({
+          to: req.to,
+          from: creds.from!,
+          ...('twimlUrl' in p ? { url: p.twimlUrl } : { twiml: p.twiml }),
+          statusCallback: req.statusCallback,
+          statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+        });
+        return { providerId: c.sid, status: c.status };
+      });
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async lookup(orgId: string, channel: Channel, providerId: string): Promise<ProviderStatus | null> {
+    const { client } = await this.resolve(orgId);
+    try {
+      if (channel === 'sms') {
+        const m = await client.messages(providerId).fetch();
+        return { providerId: m.sid, status: m.status, errorCode: m.errorCode ?? null };
+      }
+      const c = await client.calls(providerId).fetch();
+      return { providerId: c.sid, status: c.status, errorCode: null };
+    } catch (err) {
+      const f = classify(err);
+      if (f.httpStatus === 404) return null;
+      throw f;
+    }
+  }
+
+  async webhookToken(orgId: string): Promise<string> {
+    return (await this.resolve(orgId)).creds.authToken;
+  }
+}

@@ -1,0 +1,17 @@
+/** The API on its own (docker-compose `api`; scale it behind a load balancer). Workers run elsewhere. */
+import { createApp } from './app.ts';
+import { loadConfig } from '../config.ts';
+import { createRuntime, onSignals } from '../runtime.ts';
+import { bootOrExit } from '../boot.ts';
+
+process.env.TZ = 'UTC';
+
+await bootOrExit(async () => {
+  const config = loadConfig();
+  const rt = createRuntime(config);
+  const app = createApp({ ctx: rt.ctx, redis: rt.redis, log: rt.log, bodyLimit: config.bodyLimit, ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}) });
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  rt.log.info({ port: config.port }, 'api listening');
+  onSignals({ rt, server, parts: [] });
+});

@@ -1,0 +1,95 @@
+/**
+ * What the engine's use cases need from the outside world, as narrow interfaces. Adapters
+ * (BullMQ, Twilio, pino) implement them; tests may pass the real adapters or their own.
+ */
+import type { Channel } from '../domain/calendar/schema.ts';
+
+export interface Clock {
+  /** Current instant, UTC ms. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** One timer handed to the near-term queue. `sendAt` is part of the job's identity. */
+export interface QueuedTimer {
+  timerId: string;
+  sendAt: number;
+}
+
+export interface TimerQueuePort {
+  /** Adds delayed jobs (delay = sendAt − now, at least 0). Re-adding an existing job is a no-op. */
+  enqueue(items: readonly QueuedTimer[], now: number): Promise<void>;
+  /**
+   * For each item: whether a live (waiting, delayed, active or prioritised) job exists for it.
+   * A failed job counts as missing and is removed so it can be added again.
+   */
+  missing(items: readonly QueuedTimer[]): Promise<QueuedTimer[]>;
+}
+
+export type SendPayload =
+  | { channel: Extract<Channel, 'sms'>; body: string }
+  | { channel: Extract<Channel, 'voice'>; twimlUrl: string }
+  | { channel: Extract<Channel, 'voice'>; twiml: string };
+
+export interface SendRequest {
+  orgId: string;
+  to: string;
+  payload: SendPayload;
+  /** Where the provider posts status updates for this send. */
+  statusCallback: string;
+  /** SMS: seconds the provider may hold the message before giving up (never past the window). */
+  validitySeconds?: number;
+  /** Stable per timer: a retried request never creates a second message where the provider honours it. */
+  idempotencyToken: string;
+}
+
+export interface SendResult {
+  providerId: string;
+  /** Provider status at acceptance, e.g. `queued`, `accepted`. */
+  status: string;
+}
+
+/**
+ * Why a send failed:
+ * - `transient`: try again later (429, 5xx, network); the provider created nothing we know of.
+ * - `permanent`: never retry (invalid number, not SMS-capable, bad credentials, …).
+ * - `unsubscribed`: the recipient opted out at the carrier/provider (Twilio 21610): suppress.
+ */
+export type SendFailureKind = 'transient' | 'permanent' | 'unsubscribed';
+
+export class SendFailure extends Error {
+  constructor(
+    readonly kind: SendFailureKind,
+    message: string,
+    readonly providerCode?: number,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+    this.name = 'SendFailure';
+  }
+}
+
+/** What the provider reports about an earlier send, for reconciliation. */
+export interface ProviderStatus {
+  providerId: string;
+  status: string;
+  errorCode: number | null;
+}
+
+export interface SenderPort {
+  /** Throws SendFailure. */
+  send(req: SendRequest): Promise<SendResult>;
+  /** Looks up an earlier send by provider id; null when the provider does not know it. */
+  lookup(orgId: string, channel: Channel, providerId: string): Promise<ProviderStatus | null>;
+  /** The auth token that signs this org's webhooks (to validate X-Twilio-Signature). */
+  webhookToken(orgId: string): Promise<string>;
+}
+
+/** Minimal structured logger (pino's shape). */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}

@@ -1,0 +1,91 @@
+/**
+ * What the timer use cases are given: I/O through ports and clients, the calendars and the
+ * clock as values. Built once per process by src/runtime.ts.
+ */
+import { createHash } from 'node:crypto';
+import type { AuditInput, AuditLog } from '../../adapters/audit/audit-log.ts';
+import type { Prisma, PrismaClient } from '../../adapters/db/client.ts';
+import type { CalendarSet } from '../../domain/calendar/compile.ts';
+import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
+import type { HistoryEntry } from '../../domain/decide.ts';
+import type { ContactState } from '../../domain/timer-rules.ts';
+import type { Clock, Logger, SenderPort, TimerQueuePort } from '../ports.ts';
+
+export interface EngineSettings {
+  /** Timers due within this many ms are handed to BullMQ; later ones wait in Postgres. */
+  horizonMs: number;
+  /** How long a claimed (`sending`) timer may stay unanswered before it is presumed lost. */
+  leaseMs: number;
+  /** A queued timer this late whose job is gone is handed to a new job. */
+  overdueGraceMs: number;
+  /** Base URL the provider calls back (…/webhooks/twilio/status). */
+  publicBaseUrl: string;
+  /** Default journey lifetime. */
+  journeyTtlMs: number;
+}
+
+export interface EngineContext {
+  prisma: PrismaClient;
+  audit: AuditLog;
+  queue: TimerQueuePort;
+  sender: SenderPort;
+  /** The calendars in force (a function: they can be reloaded). */
+  calendars: () => CalendarSet;
+  clock: Clock;
+  log: Logger;
+  settings: EngineSettings;
+  /** Identifies this process in leases (`host:pid:random`). */
+  workerId: string;
+}
+
+export type Tx = Prisma.TransactionClient;
+
+/** How far back sends count for caps (the longest rolling period in any calendar is 24 h; org caps up to 7 days). */
+export const HISTORY_WINDOW_MS = 8 * 24 * 3600_000;
+
+/** Statuses that mean "a send went out, or may have": they count towards caps. */
+const SENT_OR_MAYBE = ['sending', 'sent', 'delivered', 'undelivered', 'unknown'] as const;
+
+export function phoneHash(e164: string): string {
+  return createHash('sha256').update(e164).digest('hex');
+}
+
+/** Earlier sends to a contact (for rolling caps), from what was actually sent. */
+export async function loadHistory(db: Tx | PrismaClient, contactId: string, now: number): Promise<HistoryEntry[]> {
+  const since = new Date(now - HISTORY_WINDOW_MS);
+  const rows = await db.timer.findMany({
+    where: {
+      contactId,
+      status: { in: [...SENT_OR_MAYBE] },
+      OR: [{ sentAt: { gte: since } }, { sentAt: null, updatedAt: { gte: since } }],
+    },
+    select: { sentAt: true, updatedAt: true, channel: true, subject: true, purpose: true },
+  });
+  return rows.map((r) => ({
+    at: (r.sentAt ?? r.updatedAt).getTime(),
+    channel: r.channel as Channel,
+    purpose: r.purpose as Purpose,
+    ...(r.subject ? { subject: r.subject } : {}),
+  }));
+}
+
+export async function loadContactState(db: Tx | PrismaClient, orgId: string, phoneE164: string, journeyId: string | null): Promise<ContactState> {
+  const [suppressions, journey] = await Promise.all([
+    db.suppression.findMany({ where: { orgId, phoneE164, liftedAt: null }, select: { channel: true, expiresAt: true, reason: true } }),
+    journeyId ? db.journey.findUnique({ where: { id: journeyId }, select: { status: true, expiresAt: true } }) : Promise.resolve(null),
+  ]);
+  return {
+    suppressions: suppressions.map((s) => ({ channel: (s.channel as Channel | null) ?? null, expiresAt: s.expiresAt?.getTime() ?? null, reason: s.reason })),
+    journey: journey ? { status: journey.status, expiresAt: journey.expiresAt.getTime() } : null,
+  };
+}
+
+/** Audit helper: one entry in the caller's transaction. */
+export function auditIn(ctx: EngineContext, tx: Tx, orgId: string, entries: AuditInput[]): Promise<unknown> {
+  return ctx.audit.append(orgId, entries, tx);
+}
+
+/** Area code only: the audit log never holds a full phone number. */
+export function areaCodeOf(e164: string): string | null {
+  return /^\+1(\d{3})/.exec(e164)?.[1] ?? null;
+}

@@ -1,0 +1,181 @@
+/**
+ * Firing a timer (the dispatcher's `timer.fire` job). Every timer is judged again at the real
+ * current instant — calendars, caps from what was actually sent, suppressions, journey — and
+ * only then claimed and sent:
+ *
+ *   queued ──claim (CAS + lease)──▶ sending ──provider accepted──▶ sent ──callback──▶ delivered …
+ *      │                              │  └─ transient error ─▶ queued (job retries with backoff)
+ *      │                              │  └─ permanent error ─▶ failed / suppressed (21610)
+ *      │                              └─ lease expired (process died) ─▶ unknown (reconciler settles)
+ *      └─ not allowed now ─▶ scheduled at next slot | cancelled | suppressed
+ *
+ * The claim is a conditional update (status and sendAt must still match), so two dispatchers
+ * can never both send one timer; the send carries a stable idempotency token (the timer id).
+ */
+import { resolveLocation } from '../../domain/location/resolve.ts';
+import { reason, type Policy } from '../../domain/decide.ts';
+import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
+import { judgeTimer, PENDING_STATUSES, validitySeconds } from '../../domain/timer-rules.ts';
+import { SendFailure, type SendPayload } from '../ports.ts';
+import { loadContactState, loadHistory, type EngineContext } from './context.ts';
+import { decisionRecord, reasonCodes, transition } from './records.ts';
+import { enqueueNearTerm } from './pump.ts';
+
+export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'retry' | 'stale' | 'lost-race';
+
+export interface FireContext {
+  attempt: number;
+  maxAttempts: number;
+}
+
+export function statusCallbackUrl(base: string, timerId: string): string {
+  return `${base}/webhooks/twilio/status?timerId=${encodeURIComponent(timerId)}`;
+}
+
+/** Thrown to make BullMQ retry the job (transient provider failure); never for a final outcome. */
+export class RetryLater extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryLater';
+  }
+}
+
+export class Dispatcher {
+  constructor(private readonly ctx: EngineContext) {}
+
+  async fire(timerId: string, jobSendAt: number, job: FireContext): Promise<FireOutcome> {
+    const { ctx } = this;
+    const now = ctx.clock.now();
+    const t = await ctx.prisma.timer.findUnique({ where: { id: timerId }, include: { contact: { select: { phoneE164: true, zip: true } } } });
+    if (!t || !PENDING_STATUSES.includes(t.status) || t.sendAt?.getTime() !== jobSendAt) return 'stale';
+
+    const [history, state] = await Promise.all([loadHistory(ctx.prisma, t.contactId, now), loadContactState(ctx.prisma, t.orgId, t.contact.phoneE164, t.journeyId)]);
+    const set = ctx.calendars();
+    const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
+    const verdict = judgeTimer(
+      set,
+      {
+        location,
+        channel: t.channel as Channel,
+        purpose: t.purpose as Purpose,
+        at: jobSendAt,
+        now,
+        policy: t.policy as Policy,
+        ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
+        ...(t.subject ? { subject: t.subject } : {}),
+        history,
+      },
+      state,
+      'fire',
+    );
+    const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
+    const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
+
+    if (verdict.kind === 'suppress' || verdict.kind === 'cancel') {
+      const to = verdict.kind === 'suppress' ? 'suppressed' : 'cancelled';
+      const ok = await ctx.prisma.$transaction((tx) =>
+        transition(ctx, tx, t, {
+          ...onlyThisJob,
+          to,
+          data: { decision: record as object, calendarVersion: record.calendarVersion },
+          audit: { action: `timer.${to}`, decision: 'cancel', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', decision: record } },
+        }, now),
+      );
+      return ok ? to : 'lost-race';
+    }
+
+    if (verdict.kind === 'reschedule') {
+      const ok = await ctx.prisma.$transaction((tx) =>
+        transition(ctx, tx, t, {
+          ...onlyThisJob,
+          to: 'scheduled',
+          data: { sendAt: new Date(verdict.sendAt), decision: record as object, calendarVersion: record.calendarVersion },
+          audit: { action: 'timer.rescheduled', decision: 'reschedule', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', from: new Date(jobSendAt).toISOString(), decision: record } },
+        }, now),
+      );
+      if (!ok) return 'lost-race';
+      if (verdict.sendAt <= now + ctx.settings.horizonMs) {
+        await enqueueNearTerm(ctx, [{ timerId: t.id, sendAt: verdict.sendAt }], now).catch((err: Error) =>
+          ctx.log.warn({ timerId: t.id, err: err.message }, 'enqueue after reschedule failed; the pump will retry'),
+        );
+      }
+      return 'rescheduled';
+    }
+
+    // Allowed now: claim under a lease, then send.
+    const claimed = await ctx.prisma.$transaction((tx) =>
+      transition(ctx, tx, t, {
+        ...onlyThisJob,
+        to: 'sending',
+        data: {
+          leaseOwner: ctx.workerId,
+          leaseUntil: new Date(now + ctx.settings.leaseMs),
+          attempts: { increment: 1 },
+          decision: record as object,
+          calendarVersion: record.calendarVersion,
+        },
+        audit: { action: 'timer.claimed', decision: 'send', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, decision: record } },
+      }, now),
+    );
+    if (!claimed) return 'lost-race';
+
+    const payload = t.payload as Record<string, string>;
+    const sendPayload: SendPayload =
+      t.channel === 'sms' ? { channel: 'sms', body: payload['body'] ?? '' } : payload['twimlUrl'] ? { channel: 'voice', twimlUrl: payload['twimlUrl'] } : { channel: 'voice', twiml: payload['twiml'] ?? '' };
+    const validity = t.channel === 'sms' ? validitySeconds(now, verdict.windowEnd) : undefined;
+    const mine = { leaseOwner: ctx.workerId };
+
+    try {
+      const result = await ctx.sender.send({
+        orgId: t.orgId,
+        to: t.contact.phoneE164,
+        payload: sendPayload,
+        statusCallback: statusCallbackUrl(ctx.settings.publicBaseUrl, t.id),
+        ...(validity === undefined ? {} : { validitySeconds: validity }),
+        idempotencyToken: t.id,
+      });
+      const at = ctx.clock.now();
+      await ctx.prisma.$transaction(async (tx) => {
+        const audit = { action: 'timer.sent', decision: 'send', data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null } };
+        const data = { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null, lastError: null };
+        // Normally still ours; if the lease ran out meanwhile the reconciler made it `unknown`.
+        if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit }, at)) return;
+        if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit }, at)) return;
+        // A status callback got there first (sent/delivered/…): just remember the provider id.
+        await tx.timer.updateMany({ where: { id: t.id, providerId: null }, data: { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null } });
+      });
+      return 'sent';
+    } catch (err) {
+      if (!(err instanceof SendFailure)) throw err; // Postgres trouble after the send: the lease/callback path settles it.
+      return this.failed(t, err, job, now);
+    }
+  }
+
+  private async failed(t: { id: string; orgId: string; contactId: string; journeyId: string | null; campaignId: string | null; contact: { phoneE164: string } }, err: SendFailure, job: FireContext, now: number): Promise<FireOutcome> {
+    const { ctx } = this;
+    const lastError = `${err.providerCode ?? err.httpStatus ?? 'network'}: ${err.message}`.slice(0, 500);
+    const errData = { kind: err.kind, providerCode: err.providerCode ?? null, httpStatus: err.httpStatus ?? null };
+    const mine = { from: ['sending'] as const, where: { leaseOwner: ctx.workerId } };
+    if (err.kind === 'transient' && job.attempt < job.maxAttempts) {
+      await ctx.prisma.$transaction((tx) =>
+        transition(ctx, tx, t, { ...mine, to: 'queued', data: { leaseOwner: null, leaseUntil: null, lastError }, audit: { action: 'timer.send_deferred', data: { ...errData, attempt: job.attempt } } }, now),
+      );
+      throw new RetryLater(lastError);
+    }
+    if (err.kind === 'unsubscribed') {
+      const r = reason('PROVIDER_UNSUBSCRIBED', 'the provider reports the recipient has unsubscribed (21610)');
+      await ctx.prisma.$transaction(async (tx) => {
+        await tx.suppression.create({
+          data: { orgId: t.orgId, phoneE164: t.contact.phoneE164, phoneHash: (await tx.contact.findUniqueOrThrow({ where: { id: t.contactId }, select: { phoneHash: true } })).phoneHash, reason: 'carrier opt-out (21610)', source: 'provider', channel: 'sms' },
+        });
+        await transition(ctx, tx, t, { ...mine, to: 'suppressed', data: { leaseOwner: null, leaseUntil: null, lastError }, audit: { action: 'timer.suppressed', decision: 'cancel', reasonCodes: [r.code], data: { ...errData, reasons: [r] } } }, now);
+      });
+      return 'suppressed';
+    }
+    const r = reason('PROVIDER_REJECTED', err.kind === 'transient' ? `gave up after ${job.attempt} attempts: ${err.message}` : err.message);
+    await ctx.prisma.$transaction((tx) =>
+      transition(ctx, tx, t, { ...mine, to: 'failed', data: { leaseOwner: null, leaseUntil: null, lastError }, audit: { action: 'timer.failed', reasonCodes: [r.code], data: { ...errData, reasons: [r] } } }, now),
+    );
+    return 'failed';
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * How timers are stored and shown: the decision record kept on each timer (and in its audit
+ * entries), the API view, and conditional status changes that write their audit entry in the
+ * same transaction.
+ */
+import type { Prisma, Timer } from '../../adapters/db/client.ts';
+import type { Candidate } from '../../domain/location/resolve.ts';
+import type { Decision, Reason } from '../../domain/decide.ts';
+import type { Verdict, TimerStatus } from '../../domain/timer-rules.ts';
+import { sourcesOf } from '../../domain/timer-rules.ts';
+import { formatLocal, formatUtc } from '../../domain/time.ts';
+import type { AuditInput } from '../../adapters/audit/audit-log.ts';
+import type { EngineContext, Tx } from './context.ts';
+import type { TimerView } from './schemas.ts';
+
+/** What a timer remembers of its latest judgement. */
+export interface DecisionRecord {
+  decision: 'send' | 'reschedule' | 'cancel';
+  sendAt: string | null;
+  /** When the allowed stretch starting at sendAt closes. */
+  windowEnd: string | null;
+  reasons: Reason[];
+  calendarVersion: string;
+  candidates: Candidate[];
+  /** The zone used to show local times (the zip's, else the first candidate's). */
+  zone: string | null;
+  phase: 'create' | 'fire';
+  judgedAt: string;
+}
+
+export function displayZone(candidates: readonly Candidate[]): string | null {
+  return candidates.find((c) => c.source === 'zip')?.zone ?? candidates[0]?.zone ?? null;
+}
+
+export function decisionRecord(verdict: Verdict, calendarVersion: string, fallbackCandidates: readonly Candidate[], phase: 'create' | 'fire', now: number): DecisionRecord {
+  const d: Decision | null = verdict.kind === 'suppress' ? null : verdict.decision;
+  const candidates = [...(d?.candidates.length ? d.candidates : fallbackCandidates)];
+  const kind = verdict.kind === 'send' ? 'send' : verdict.kind === 'reschedule' ? 'reschedule' : 'cancel';
+  const sendAt = verdict.kind === 'send' || verdict.kind === 'reschedule' ? verdict.sendAt : null;
+  const windowEnd = verdict.kind === 'send' ? verdict.windowEnd : verdict.kind === 'reschedule' ? verdict.decision.windowEnd : null;
+  return {
+    decision: kind,
+    sendAt: sendAt === null ? null : formatUtc(sendAt),
+    windowEnd: windowEnd === null ? null : formatUtc(windowEnd),
+    reasons: [...(verdict.kind === 'cancel' || verdict.kind === 'suppress' ? verdict.reasons : verdict.decision.reasons)],
+    calendarVersion: d?.calendarVersion ?? calendarVersion,
+    candidates,
+    zone: displayZone(candidates),
+    phase,
+    judgedAt: formatUtc(now),
+  };
+}
+
+export function asRecord(json: Prisma.JsonValue): DecisionRecord {
+  return json as unknown as DecisionRecord;
+}
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+export function timerView(t: Timer): TimerView {
+  const rec = asRecord(t.decision);
+  return {
+    id: t.id,
+    status: t.status,
+    channel: t.channel,
+    purpose: t.purpose,
+    policy: t.policy,
+    contactId: t.contactId,
+    journeyId: t.journeyId,
+    subject: t.subject,
+    requestedAt: t.requestedAt.toISOString(),
+    decision: rec.decision,
+    sendAt: iso(t.sendAt),
+    localSendAt: t.sendAt && rec.zone ? formatLocal(t.sendAt.getTime(), rec.zone) : null,
+    notAfter: iso(t.notAfter),
+    reasons: rec.reasons,
+    calendarVersion: t.calendarVersion,
+    attempts: t.attempts,
+    providerId: t.providerId,
+    sentAt: iso(t.sentAt),
+    lastError: t.lastError,
+    createdAt: t.createdAt.toISOString(),
+    updatedAt: t.updatedAt.toISOString(),
+  };
+}
+
+export interface TransitionSpec {
+  /** Only from these statuses (default: every status that may reach `to`). */
+  from?: readonly TimerStatus[];
+  to: TimerStatus;
+  /** Extra conditions (e.g. the job's sendAt, the lease owner). */
+  where?: Prisma.TimerWhereInput;
+  data?: Omit<Prisma.TimerUpdateManyMutationInput, 'status'>;
+  audit: Omit<AuditInput, 'createdAt' | 'timerId' | 'contactId' | 'journeyId' | 'campaignId'>;
+}
+
+/**
+ * Moves one timer to `spec.to` if (and only if) it is still in an allowed status — a compare-
+ * and-set, so two processes can never both make the same move — and appends the audit entry in
+ * the same transaction. Returns false (writing nothing) when the timer had moved on.
+ */
+export async function transition(ctx: EngineContext, tx: Tx, t: Pick<Timer, 'id' | 'orgId' | 'contactId' | 'journeyId' | 'campaignId'>, spec: TransitionSpec, now: number): Promise<boolean> {
+  const from = spec.from ?? sourcesOf(spec.to);
+  const res = await tx.timer.updateMany({
+    where: { id: t.id, status: { in: [...from] }, ...spec.where },
+    data: { ...spec.data, status: spec.to },
+  });
+  if (res.count === 0) return false;
+  await ctx.audit.append(
+    t.orgId,
+    [{ ...spec.audit, createdAt: new Date(now), timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId }],
+    tx,
+  );
+  return true;
+}
+
+export function reasonCodes(reasons: readonly Reason[]): string[] {
+  return [...new Set(reasons.map((r) => r.code))];
+}

@@ -1,0 +1,183 @@
+/**
+ * Process configuration: read from the environment once, at boot, and validated with zod, so a
+ * typo fails the start with a clear message instead of surfacing later. Every value has a sane
+ * default for local use except the secrets, which have none (no hard-coded fallback key).
+ *
+ * Nothing else in the code base reads `process.env` for configuration: entrypoints call
+ * `loadConfig()` and pass the result (or the parts a component needs) down.
+ */
+import { z } from 'zod';
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "15m", "30s", "500ms", "2h", "30d" or a plain number of milliseconds. */
+const Duration = z
+  .union([z.number().int().nonnegative(), z.string().trim()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    if (/^\d+$/.test(v)) return Number(v);
+    const m = DURATION.exec(v);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration like 500ms, 30s, 15m, 2h or 30d` });
+      return z.NEVER;
+    }
+    return Number(m[1]) * UNIT_MS[m[2]!]!;
+  });
+
+const Url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a ${protocols.join(' or ')} URL`);
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(emptyToUndefined, schema.optional());
+
+/** 32 bytes, given as 64 hex characters or base64 (44 characters). */
+const SecretKey = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const bytes = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+    if (bytes.length !== 32) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 random bytes as 64 hex characters or base64 (openssl rand -base64 32)' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+export const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    REDIS_URL: Url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    DATABASE_URL: Url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/tcpa'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+      .default('tcpa'),
+    TCPA_SECRET_KEY: opt(SecretKey),
+    TWILIO_ACCOUNT_SID: opt(z.string().regex(/^AC[0-9a-zA-Z]{32}$/, 'must look like AC followed by 32 characters')),
+    TWILIO_AUTH_TOKEN: opt(z.string().min(8)),
+    TWILIO_FROM: opt(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number')),
+    TWILIO_MESSAGING_SERVICE_SID: opt(z.string().regex(/^MG[0-9a-zA-Z]{32}$/)),
+    TWILIO_API_BASE: opt(Url(['http:', 'https:'])),
+    PUBLIC_BASE_URL: opt(Url(['http:', 'https:'])),
+    CALENDARS_DIR: opt(z.string()),
+    /** Timers due within this horizon are held in Redis; later ones wait in Postgres. */
+    HORIZON: Duration.default(15 * 60_000),
+    PUMP_INTERVAL: Duration.default(5_000),
+    RECONCILE_INTERVAL: Duration.default(15_000),
+    /** How long a dispatcher may hold a claimed timer before it is presumed dead. */
+    LEASE: Duration.default(60_000),
+    /** BullMQ lock of an active job; a dispatcher that died holding jobs gives them back after this. */
+    JOB_LOCK: Duration.default(30_000),
+    /** A queued timer this late with no live job is re-enqueued by the reconciler. */
+    OVERDUE_GRACE: Duration.default(30_000),
+    DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+    JOURNEY_TTL: Duration.default(30 * 86_400_000),
+    BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.TWILIO_ACCOUNT_SID === undefined) !== (env.TWILIO_AUTH_TOKEN === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together' });
+    }
+    if (env.TWILIO_ACCOUNT_SID && !env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_FROM'], message: 'set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID with the Twilio credentials' });
+    }
+  });
+
+export type Env = z.infer<typeof EnvSchema>;
+
+/** The default sender: either real credentials or, when none are configured, the built-in emulator. */
+export interface SenderConfig {
+  accountSid: string;
+  authToken: string;
+  from?: string;
+  messagingServiceSid?: string;
+  /** Absent → api.twilio.com. */
+  apiBase?: string;
+}
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  port: number;
+  host: string;
+  redisUrl: string;
+  databaseUrl: string;
+  databasePoolSize: number;
+  queuePrefix: string;
+  secretKey: Buffer | undefined;
+  /** Configured Twilio credentials, or undefined (then `npm start` mounts the emulator). */
+  twilio: SenderConfig | undefined;
+  publicBaseUrl: string | undefined;
+  calendarsDir: string | undefined;
+  horizonMs: number;
+  pumpIntervalMs: number;
+  reconcileIntervalMs: number;
+  leaseMs: number;
+  jobLockMs: number;
+  overdueGraceMs: number;
+  dispatchConcurrency: number;
+  journeyTtlMs: number;
+  bodyLimit: string;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates `env` (default: process.env). Throws ConfigError listing every problem; never echoes a secret's value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    queuePrefix: e.QUEUE_PREFIX,
+    secretKey: e.TCPA_SECRET_KEY,
+    twilio:
+      e.TWILIO_ACCOUNT_SID && e.TWILIO_AUTH_TOKEN
+        ? {
+            accountSid: e.TWILIO_ACCOUNT_SID,
+            authToken: e.TWILIO_AUTH_TOKEN,
+            ...(e.TWILIO_FROM ? { from: e.TWILIO_FROM } : {}),
+            ...(e.TWILIO_MESSAGING_SERVICE_SID ? { messagingServiceSid: e.TWILIO_MESSAGING_SERVICE_SID } : {}),
+            ...(e.TWILIO_API_BASE ? { apiBase: e.TWILIO_API_BASE } : {}),
+          }
+        : undefined,
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    calendarsDir: e.CALENDARS_DIR,
+    horizonMs: e.HORIZON,
+    pumpIntervalMs: e.PUMP_INTERVAL,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL,
+    leaseMs: e.LEASE,
+    jobLockMs: e.JOB_LOCK,
+    overdueGraceMs: e.OVERDUE_GRACE,
+    dispatchConcurrency: e.DISPATCH_CONCURRENCY,
+    journeyTtlMs: e.JOURNEY_TTL,
+    bodyLimit: e.BODY_LIMIT,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Rules about a timer beyond the calendar: its life cycle, the contact's state (suppressions,
+ * journey) and what a decision means at creation versus at fire time. Pure: the caller loads
+ * the state and passes `now`.
+ */
+import type { CalendarSet } from './calendar/compile.ts';
+import type { Channel } from './calendar/schema.ts';
+import { decide, reason, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
+
+export const TIMER_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', 'suppressed', 'unknown'] as const;
+export type TimerStatus = (typeof TIMER_STATUSES)[number];
+
+/** Waiting to fire: in Postgres only (`scheduled`) or also as a delayed BullMQ job (`queued`). */
+export const PENDING_STATUSES: readonly TimerStatus[] = ['scheduled', 'queued'];
+/** Nothing more will happen. */
+export const FINAL_STATUSES: readonly TimerStatus[] = ['delivered', 'undelivered', 'failed', 'cancelled', 'suppressed'];
+
+/**
+ * The life cycle. `sending` is held under a lease by one dispatcher; a lease that expires
+ * makes the timer `unknown` (the send may or may not have happened) — it is never sent again,
+ * only settled from the provider's answer or flagged for review.
+ */
+export const TRANSITIONS: Readonly<Record<TimerStatus, readonly TimerStatus[]>> = {
+  scheduled: ['scheduled', 'queued', 'cancelled', 'suppressed'],
+  queued: ['queued', 'scheduled', 'sending', 'cancelled', 'suppressed'],
+  sending: ['queued', 'sent', 'delivered', 'undelivered', 'failed', 'suppressed', 'unknown'],
+  unknown: ['sent', 'delivered', 'undelivered', 'failed'],
+  sent: ['delivered', 'undelivered', 'failed'],
+  delivered: [],
+  undelivered: [],
+  failed: [],
+  cancelled: [],
+  suppressed: [],
+};
+
+export function canTransition(from: TimerStatus, to: TimerStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Statuses from which `to` may be reached (for conditional updates: `WHERE status IN (...)`). */
+export function sourcesOf(to: TimerStatus): TimerStatus[] {
+  return TIMER_STATUSES.filter((s) => TRANSITIONS[s].includes(to));
+}
+
+export interface SuppressionState {
+  /** null: every channel. */
+  readonly channel: Channel | null;
+  /** UTC ms, or null: no expiry. */
+  readonly expiresAt: number | null;
+  readonly reason: string;
+}
+
+export interface JourneyState {
+  readonly status: 'active' | 'ended' | 'expired';
+  readonly expiresAt: number;
+}
+
+export interface ContactState {
+  readonly suppressions: readonly SuppressionState[];
+  readonly journey: JourneyState | null;
+}
+
+export type Verdict =
+  | { readonly kind: 'send'; readonly sendAt: number; readonly windowEnd: number; readonly decision: Decision }
+  | { readonly kind: 'reschedule'; readonly sendAt: number; readonly decision: Decision }
+  | { readonly kind: 'cancel'; readonly reasons: readonly Reason[]; readonly decision: Decision | null }
+  | { readonly kind: 'suppress'; readonly reasons: readonly Reason[] };
+
+/** Reasons the contact's or the journey's state forbids any send now, in order of precedence. */
+export function stateBlocks(state: ContactState, channel: Channel, now: number): { kind: 'suppress' | 'cancel'; reasons: Reason[] } | null {
+  const active = state.suppressions.filter((s) => (s.channel === null || s.channel === channel) && (s.expiresAt === null || s.expiresAt > now));
+  if (active.length > 0) {
+    return { kind: 'suppress', reasons: active.map((s) => reason('SUPPRESSED', `the number is on the suppression list (${s.reason})`)) };
+  }
+  const j = state.journey;
+  if (j) {
+    if (j.status === 'ended') return { kind: 'cancel', reasons: [reason('JOURNEY_ENDED', 'the journey has ended')] };
+    if (j.status === 'expired' || j.expiresAt <= now) return { kind: 'cancel', reasons: [reason('JOURNEY_EXPIRED', 'the journey has expired')] };
+  }
+  return null;
+}
+
+/**
+ * At fire time a timer that may not go now either moves to the next slot (`next_slot`) or is
+ * cancelled: a `previous_slot` reminder cannot move earlier than now, and `cancel` means cancel.
+ */
+export function firePolicy(policy: Policy): Policy {
+  return policy === 'next_slot' ? 'next_slot' : 'cancel';
+}
+
+/**
+ * Judges a timer: the contact's state first, then the calendars. `phase: 'fire'` judges at `now`
+ * with the fire-time policy. A journey's expiry bounds how late a send may be moved.
+ */
+export function judgeTimer(set: CalendarSet, input: DecideInput, state: ContactState, phase: 'create' | 'fire'): Verdict {
+  const block = stateBlocks(state, input.channel, input.now);
+  if (block) return block.kind === 'suppress' ? { kind: 'suppress', reasons: block.reasons } : { kind: 'cancel', reasons: block.reasons, decision: null };
+  const journeyEnd = state.journey?.expiresAt;
+  const notAfter = journeyEnd === undefined ? input.notAfter : input.notAfter === undefined ? journeyEnd - 1 : Math.min(input.notAfter, journeyEnd - 1);
+  const decision = decide(set, {
+    ...input,
+    ...(phase === 'fire' ? { at: input.now, policy: firePolicy(input.policy) } : {}),
+    ...(notAfter === undefined ? {} : { notAfter }),
+  });
+  switch (decision.decision) {
+    case 'send':
+      return { kind: 'send', sendAt: decision.sendAt!, windowEnd: decision.windowEnd!, decision };
+    case 'reschedule':
+      return { kind: 'reschedule', sendAt: decision.sendAt!, decision };
+    default:
+      return { kind: 'cancel', reasons: decision.reasons, decision };
+  }
+}
+
+/** Twilio accepts a ValidityPeriod of 1..14,400 s (the lower of the limits it has documented). */
+export const MAX_VALIDITY_SECONDS = 14_400;
+
+/** Seconds a provider may hold an SMS so that it can never leave the queue after `windowEnd`. */
+export function validitySeconds(now: number, windowEnd: number): number {
+  return Math.min(MAX_VALIDITY_SECONDS, Math.max(1, Math.floor((windowEnd - now) / 1000)));
+}

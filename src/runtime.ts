@@ -1,0 +1,177 @@
+/**
+ * Composition root: builds the engine's adapters from a validated Config and starts the parts a
+ * process runs (API, pump, dispatcher, reconciler — any subset). Entrypoints in workers/ and
+ * src/api/main.ts, and src/main.ts (all in one, for the quick start), are thin calls into this.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AuditLog } from './adapters/audit/audit-log.ts';
+import { loadCalendarSet } from './adapters/calendars/fs-loader.ts';
+import { createPrisma, type Db } from './adapters/db/client.ts';
+import { migrate } from './adapters/db/migrate.ts';
+import { createLogger, type Logger } from './adapters/log.ts';
+import { LeaderLoop } from './adapters/queue/leader-loop.ts';
+import { BullTimerQueue, createCatalogWorker, redisConnection, RedisQueueMarker } from './adapters/queue/timer-queue.ts';
+import { TwilioSender, type SenderCredentials } from './adapters/twilio/sender.ts';
+import { systemClock, type Clock } from './app/ports.ts';
+import type { EngineContext } from './app/timers/context.ts';
+import { Dispatcher } from './app/timers/dispatch.ts';
+import { Pump } from './app/timers/pump.ts';
+import { Reconciler } from './app/timers/reconcile.ts';
+import type { Config } from './config.ts';
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  prisma: Db;
+  /** Fail-fast connection for request paths (producers, readiness). */
+  redis: Redis;
+  queue: BullTimerQueue;
+  ctx: EngineContext;
+  /** Closes what `createRuntime` opened. */
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Sender to use when the config has no Twilio credentials (the built-in emulator). */
+  fallbackSender?: SenderCredentials;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export function newWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+/** Credentials for an in-process emulator: random, valid-looking, never used against real Twilio. */
+export function emulatorCredentials(apiBase: string): SenderCredentials {
+  return { accountSid: `AC${randomBytes(16).toString('hex')}`, authToken: randomBytes(16).toString('hex'), from: '+15005550006', apiBase };
+}
+
+export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtime {
+  const log = opts.log ?? createLogger({ level: config.logLevel, name: 'tcpa' });
+  const sender = config.twilio ?? opts.fallbackSender;
+  if (!sender) {
+    throw new Error('no sender: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID); TWILIO_API_BASE points them at an emulator (`tcpa emulator`)');
+  }
+  const prisma = createPrisma(config.databaseUrl, { maxConnections: config.databasePoolSize });
+  const redis = redisConnection(config.redisUrl, 'producer');
+  const queue = new BullTimerQueue(redis, config.queuePrefix);
+  const ctx: EngineContext = {
+    prisma,
+    audit: new AuditLog(prisma),
+    queue,
+    sender: new TwilioSender({ prisma, defaultSender: sender, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }),
+    calendars: (() => {
+      const set = config.calendarsDir ? loadCalendarSet(config.calendarsDir) : loadCalendarSet();
+      return () => set;
+    })(),
+    clock: opts.clock ?? systemClock,
+    log,
+    settings: {
+      horizonMs: config.horizonMs,
+      leaseMs: config.leaseMs,
+      overdueGraceMs: config.overdueGraceMs,
+      publicBaseUrl: config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`,
+      journeyTtlMs: config.journeyTtlMs,
+    },
+    workerId: newWorkerId(),
+  };
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    log,
+    prisma,
+    redis,
+    queue,
+    ctx,
+    close: () =>
+      (closing ??= (async () => {
+        await queue.close().catch(() => undefined);
+        redis.disconnect();
+        await prisma.disconnect();
+      })()),
+  };
+}
+
+/** Applies pending migrations (creating the database if needed). */
+export async function migrateDatabase(config: Config, log: Logger): Promise<void> {
+  const { applied } = await migrate(config.databaseUrl, { log: (msg) => log.info({}, `migrate: ${msg}`) });
+  if (applied.length) log.info({ applied }, 'migrations applied');
+}
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** The pump as a cluster-wide singleton loop. */
+export function startPump(rt: Runtime): Stoppable {
+  const pump = new Pump(rt.ctx);
+  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const loop = new LeaderLoop({ redis: conn, key: `${rt.config.queuePrefix}:tcpa:leader:pump`, intervalMs: rt.config.pumpIntervalMs, task: () => pump.tick(), log: rt.log, name: 'pump' });
+  loop.start();
+  return { stop: async () => { await loop.stop(); conn.disconnect(); } };
+}
+
+/** The reconciler as a cluster-wide singleton loop. */
+export function startReconciler(rt: Runtime): Stoppable {
+  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const reconciler = new Reconciler(rt.ctx, new RedisQueueMarker(conn, rt.config.queuePrefix));
+  const loop = new LeaderLoop({ redis: conn, key: `${rt.config.queuePrefix}:tcpa:leader:reconciler`, intervalMs: rt.config.reconcileIntervalMs, task: () => reconciler.tick(), log: rt.log, name: 'reconciler' });
+  loop.start();
+  return { stop: async () => { await loop.stop(); conn.disconnect(); } };
+}
+
+/** A dispatcher: any number may run, on any number of machines. */
+export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchConcurrency): Stoppable & { worker: Worker } {
+  const dispatcher = new Dispatcher(rt.ctx);
+  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const worker = createCatalogWorker(
+    { 'timer.fire': (p, job) => dispatcher.fire(p.timerId, p.sendAt, job) },
+    { connection: conn, prefix: rt.config.queuePrefix, concurrency, lockDurationMs: rt.config.jobLockMs },
+  );
+  worker.on('failed', (job, err) => rt.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'timer job failed'));
+  void worker.run().catch((err: Error) => rt.log.error({ err: err.message }, 'dispatcher stopped'));
+  return {
+    worker,
+    // close() lets active jobs finish (each ends with its timer sent, retried or released).
+    stop: async () => { await worker.close(); conn.disconnect(); },
+  };
+}
+
+export interface ShutdownHandle {
+  parts: Stoppable[];
+  server?: Server;
+  rt: Runtime;
+}
+
+/** Graceful shutdown on SIGTERM/SIGINT: stop taking work, finish in-flight jobs, close connections. */
+export function onSignals(h: ShutdownHandle, exit: (code: number) => void = (c) => process.exit(c)): void {
+  let done = false;
+  const shutdown = async (signal: string) => {
+    if (done) return;
+    done = true;
+    h.rt.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => exit(1), 30_000);
+    force.unref();
+    try {
+      if (h.server) {
+        await new Promise<void>((resolve) => {
+          h.server!.close(() => resolve());
+          h.server!.closeIdleConnections();
+        });
+      }
+      await Promise.all(h.parts.map((p) => p.stop()));
+      await h.rt.close();
+      exit(0);
+    } catch (err) {
+      h.rt.log.error({ err: (err as Error).message }, 'shutdown failed');
+      exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}

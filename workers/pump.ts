@@ -1,0 +1,14 @@
+/** The pump: one active instance at a time (a Redis lease); run two for fail-over. */
+import { loadConfig } from '../src/config.ts';
+import { createRuntime, onSignals, startPump } from '../src/runtime.ts';
+import { bootOrExit } from '../src/boot.ts';
+
+process.env.TZ = 'UTC';
+
+await bootOrExit(async () => {
+  const config = loadConfig();
+  const rt = createRuntime(config);
+  const part = startPump(rt);
+  rt.log.info({ worker: rt.ctx.workerId }, 'pump started');
+  onSignals({ rt, parts: [part] });
+});

@@ -1,0 +1,14 @@
+/** The reconciler: one active instance at a time (a Redis lease); run two for fail-over. */
+import { loadConfig } from '../src/config.ts';
+import { createRuntime, onSignals, startReconciler } from '../src/runtime.ts';
+import { bootOrExit } from '../src/boot.ts';
+
+process.env.TZ = 'UTC';
+
+await bootOrExit(async () => {
+  const config = loadConfig();
+  const rt = createRuntime(config);
+  const part = startReconciler(rt);
+  rt.log.info({ worker: rt.ctx.workerId }, 'reconciler started');
+  onSignals({ rt, parts: [part] });
+});
