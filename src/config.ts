@@ -87,15 +87,18 @@ export const EnvSchema = z
     JOURNEY_TTL: Duration.default(30 * 86_400_000),
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((env, ctx) => {
-    if ((env.TWILIO_ACCOUNT_SID === undefined) !== (env.TWILIO_AUTH_TOKEN === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together' });
-    }
-    if (env.TWILIO_ACCOUNT_SID && !env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
-      ctx.addIssue({ code: 'custom', path: ['TWILIO_FROM'], message: 'set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID with the Twilio credentials' });
-    }
   });
+
+/** Settings that only make sense together (checked on the raw values, so they are reported with every other problem). */
+function pairProblems(env: Record<string, string | undefined>): string[] {
+  const has = (k: string) => (env[k] ?? '').trim() !== '';
+  const out: string[] = [];
+  if (has('TWILIO_ACCOUNT_SID') !== has('TWILIO_AUTH_TOKEN')) out.push('TWILIO_AUTH_TOKEN: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together');
+  if (has('TWILIO_ACCOUNT_SID') && !has('TWILIO_FROM') && !has('TWILIO_MESSAGING_SERVICE_SID')) {
+    out.push('TWILIO_FROM: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID with the Twilio credentials');
+  }
+  return out;
+}
 
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -144,9 +147,8 @@ export class ConfigError extends Error {
 /** Validates `env` (default: process.env). Throws ConfigError listing every problem; never echoes a secret's value. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
-  }
+  const problems = [...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`)), ...pairProblems(env)];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     env: e.NODE_ENV,

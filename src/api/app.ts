@@ -15,6 +15,7 @@ import { CreateTimerBody, ListTimersQuery } from '../app/timers/schemas.ts';
 import { TimerService } from '../app/timers/timer-service.ts';
 import { AuditQueries, ListAuditQuery } from '../app/audit-queries.ts';
 import { AppError } from '../domain/errors.ts';
+import { clearTwilioCredentials, getTwilioCredentials, setTwilioCredentials, TwilioCredentialsBody } from '../app/org-credentials.ts';
 import { authenticate, authOf, requireRole } from './auth.ts';
 import { errorHandler, notFoundRoute } from './errors.ts';
 import { idParams, parseBody, parseParams, parseQuery } from './validate.ts';
@@ -28,6 +29,8 @@ export interface AppOptions {
   bodyLimit: string;
   /** Base URL the provider calls (validates webhook signatures); default: the request's own URL. */
   publicBaseUrl?: string;
+  /** Seals orgs' stored provider credentials (TCPA_SECRET_KEY). */
+  secretKey?: Buffer;
   /** Extra routers mounted before the API (the built-in Twilio emulator under /_emulator). */
   mounts?: Array<{ path: string; router: Router }>;
 }
@@ -148,6 +151,27 @@ export function createApp(opts: AppOptions): Express {
     requireRole('admin', 'auditor'),
     route(async (_req, res) => {
       res.json(await ctx.audit.verify(authOf(res).orgId));
+    }),
+  );
+  v1.get(
+    '/org/twilio-credentials',
+    requireRole('admin'),
+    route(async (_req, res) => {
+      res.json(await getTwilioCredentials(ctx, opts.secretKey, authOf(res).orgId));
+    }),
+  );
+  v1.put(
+    '/org/twilio-credentials',
+    requireRole('admin'),
+    route(async (req, res) => {
+      res.json(await setTwilioCredentials(ctx, opts.secretKey, authOf(res).orgId, parseBody(TwilioCredentialsBody, req)));
+    }),
+  );
+  v1.delete(
+    '/org/twilio-credentials',
+    requireRole('admin'),
+    route(async (_req, res) => {
+      res.json(await clearTwilioCredentials(ctx, authOf(res).orgId));
     }),
   );
   app.use('/v1', v1);

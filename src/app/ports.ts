@@ -84,6 +84,8 @@ export interface SenderPort {
   lookup(orgId: string, channel: Channel, providerId: string): Promise<ProviderStatus | null>;
   /** The auth token that signs this org's webhooks (to validate X-Twilio-Signature). */
   webhookToken(orgId: string): Promise<string>;
+  /** Drops anything cached about the org's credentials (after they change). */
+  forget?(orgId: string): void;
 }
 
 /** Minimal structured logger (pino's shape). */

@@ -22,11 +22,11 @@ export const REDIS_URL = process.env['TEST_REDIS_URL'] || 'redis://127.0.0.1:637
 export type Part = 'pump' | 'dispatcher' | 'reconciler';
 
 export interface EngineOptions {
-  /** Extra environment for loadConfig (e.g. HORIZON, LEASE). */
+  /** Extra environment for loadConfig (e.g. HORIZON, LEASE). TCPA_SECRET_KEY is a fresh random key unless given. */
   env?: Record<string, string>;
   /** Which background parts run in process. Default all three. */
   parts?: Part[];
-  emulator?: Omit<StartEmulatorOptions, 'accounts' | 'port'>;
+  emulator?: Omit<StartEmulatorOptions, 'port'>;
   /** Initial clock offset (ms) added to the real clock. */
   clockOffsetMs?: number;
   /** Database URL to use instead of a fresh one (the Postgres-outage test routes it through a proxy). */
@@ -62,7 +62,7 @@ export const AUTH_TOKEN = randomBytes(16).toString('hex');
 export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine> {
   const db = await freshDatabase();
   const prefix = `t${randomBytes(5).toString('hex')}`;
-  const emulator = await startEmulator({ port: 0, accounts: { [ACCOUNT_SID]: AUTH_TOKEN }, logger: false, callbackDelayMs: 20, ...opts.emulator });
+  const emulator = await startEmulator({ port: 0, logger: false, callbackDelayMs: 20, ...opts.emulator, accounts: { [ACCOUNT_SID]: AUTH_TOKEN, ...opts.emulator?.accounts } });
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -79,13 +79,14 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
     PUMP_INTERVAL: '200ms',
     RECONCILE_INTERVAL: '500ms',
     LOG_LEVEL: 'silent',
+    TCPA_SECRET_KEY: randomBytes(32).toString('base64'),
     ...opts.env,
   };
   const clock = { offset: opts.clockOffsetMs ?? 0, now: () => Date.now() + clock.offset };
   const config = loadConfig(env);
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test-engine' });
   const rt = createRuntime(config, { clock, log });
-  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, publicBaseUrl: url }));
+  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
   const { orgId, key } = await createApiKey(rt.prisma, { orgName: `org-${prefix}`, role: 'admin' });
 
   const running: Stoppable[] = [];

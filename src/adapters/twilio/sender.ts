@@ -132,6 +132,10 @@ export class TwilioSender implements SenderPort {
     }
   }
 
+  forget(orgId: string): void {
+    this.cache.delete(orgId);
+  }
+
   async webhookToken(orgId: string): Promise<string> {
     return (await this.resolve(orgId)).creds.authToken;
   }
