@@ -11,14 +11,14 @@ import { validateTwilioSignature } from '../adapters/twilio/client.ts';
 import type { Logger } from '../adapters/log.ts';
 import type { EngineContext } from '../app/timers/context.ts';
 import { handleStatusCallback } from '../app/timers/status-callback.ts';
-import { CreateTimerBody, ListTimersQuery } from '../app/timers/schemas.ts';
 import { TimerService } from '../app/timers/timer-service.ts';
-import { AuditQueries, ListAuditQuery } from '../app/audit-queries.ts';
-import { AppError } from '../domain/errors.ts';
-import { clearTwilioCredentials, getTwilioCredentials, setTwilioCredentials, TwilioCredentialsBody } from '../app/org-credentials.ts';
-import { authenticate, authOf, requireRole } from './auth.ts';
+import { AuditQueries } from '../app/audit-queries.ts';
 import { errorHandler, notFoundRoute } from './errors.ts';
-import { idParams, parseBody, parseParams, parseQuery } from './validate.ts';
+import { parseQuery } from './validate.ts';
+import { mountRoutes, type RouteSpec } from './route.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { orgRoutes } from './routes/org.ts';
+import { timerRoutes } from './routes/timers.ts';
 
 export interface AppOptions {
   ctx: EngineContext;
@@ -35,7 +35,11 @@ export interface AppOptions {
   mounts?: Array<{ path: string; router: Router }>;
 }
 
-const IdempotencyKeyHeader = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+/** Every API-key route of the service, declared (see route.ts); the OpenAPI document and the authorization test read this list. */
+export function apiRoutes(opts: Pick<AppOptions, 'ctx' | 'secretKey'>): RouteSpec[] {
+  const { ctx } = opts;
+  return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...orgRoutes(ctx, opts.secretKey)];
+}
 
 /** Wraps an async handler (Express 5 forwards rejections to the error handler itself; this keeps the types tidy). */
 const route = (fn: (req: Request, res: express.Response) => Promise<void>): RequestHandler => (req, res, next) => {
@@ -49,8 +53,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 export function createApp(opts: AppOptions): Express {
   const { ctx, log } = opts;
-  const timers = new TimerService(ctx);
-  const audit = new AuditQueries(ctx);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -101,80 +103,7 @@ export function createApp(opts: AppOptions): Express {
     }),
   );
 
-  const v1 = express.Router();
-  v1.use(authenticate(ctx.prisma));
-  v1.use(express.json({ limit: opts.bodyLimit, strict: true }));
-
-  v1.post(
-    '/timers',
-    requireRole('admin', 'ops', 'journey'),
-    route(async (req, res) => {
-      const body = parseBody(CreateTimerBody, req);
-      const keyHeader = req.get('idempotency-key');
-      const key = keyHeader === undefined ? undefined : IdempotencyKeyHeader.safeParse(keyHeader);
-      if (key && !key.success) throw new AppError('INVALID_ARGUMENT', 'Idempotency-Key must be 1-255 printable ASCII characters', [{ path: 'headers.idempotency-key', message: key.error.issues[0]?.message ?? 'invalid' }]);
-      const result = await timers.create(authOf(res).orgId, body, key?.data);
-      if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
-      res.status(result.status).json(result.body);
-    }),
-  );
-  v1.get(
-    '/timers',
-    requireRole('admin', 'ops', 'journey', 'auditor'),
-    route(async (req, res) => {
-      res.json(await timers.list(authOf(res).orgId, parseQuery(ListTimersQuery, req)));
-    }),
-  );
-  v1.get(
-    '/timers/:id',
-    requireRole('admin', 'ops', 'journey', 'auditor'),
-    route(async (req, res) => {
-      res.json(await timers.get(authOf(res).orgId, parseParams(idParams, req).id));
-    }),
-  );
-  v1.delete(
-    '/timers/:id',
-    requireRole('admin', 'ops', 'journey'),
-    route(async (req, res) => {
-      res.json(await timers.cancel(authOf(res).orgId, parseParams(idParams, req).id));
-    }),
-  );
-  v1.get(
-    '/audit',
-    requireRole('admin', 'auditor'),
-    route(async (req, res) => {
-      res.json(await audit.list(authOf(res).orgId, parseQuery(ListAuditQuery, req)));
-    }),
-  );
-  v1.get(
-    '/audit/verify',
-    requireRole('admin', 'auditor'),
-    route(async (_req, res) => {
-      res.json(await ctx.audit.verify(authOf(res).orgId));
-    }),
-  );
-  v1.get(
-    '/org/twilio-credentials',
-    requireRole('admin'),
-    route(async (_req, res) => {
-      res.json(await getTwilioCredentials(ctx, opts.secretKey, authOf(res).orgId));
-    }),
-  );
-  v1.put(
-    '/org/twilio-credentials',
-    requireRole('admin'),
-    route(async (req, res) => {
-      res.json(await setTwilioCredentials(ctx, opts.secretKey, authOf(res).orgId, parseBody(TwilioCredentialsBody, req)));
-    }),
-  );
-  v1.delete(
-    '/org/twilio-credentials',
-    requireRole('admin'),
-    route(async (_req, res) => {
-      res.json(await clearTwilioCredentials(ctx, authOf(res).orgId));
-    }),
-  );
-  app.use('/v1', v1);
+  app.use(mountRoutes(apiRoutes(opts), { prisma: ctx.prisma, bodyLimit: opts.bodyLimit }));
 
   app.use(notFoundRoute);
   app.use(errorHandler(log));
