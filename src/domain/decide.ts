@@ -45,13 +45,15 @@ export type ReasonCode =
   | 'NO_SLOT_BEFORE_DEADLINE'
   | 'DEADLINE_PASSED'
   | 'UNRESOLVED_LOCATION'
+  | 'BLACKOUT'
   // Timer-level reasons (src/domain/timer-rules.ts): the contact's and the timer's own state.
   | 'SUPPRESSED'
   | 'JOURNEY_ENDED'
   | 'JOURNEY_EXPIRED'
   | 'CANCELLED_BY_REQUEST'
   | 'PROVIDER_REJECTED'
-  | 'PROVIDER_UNSUBSCRIBED';
+  | 'PROVIDER_UNSUBSCRIBED'
+  | 'NO_CONSENT';
 
 export interface Reason {
   readonly code: ReasonCode;
@@ -94,6 +96,18 @@ export interface DecideInput {
   readonly unresolved?: UnresolvedOption;
   /** How far `next_slot` searches. Default 14 days. */
   readonly horizonDays?: number;
+  /** Periods in which nothing may be sent to this contact (kill switches that apply to it; see timer-rules). */
+  readonly blackouts?: readonly BlackoutPeriod[];
+}
+
+/** An absolute period closed to sends (an admin's kill switch: a declared emergency, a hurricane). */
+export interface BlackoutPeriod {
+  readonly id: string;
+  /** UTC ms, inclusive. */
+  readonly from: number;
+  /** UTC ms, exclusive. */
+  readonly to: number;
+  readonly reason: string;
 }
 
 export type DecisionKind = 'send' | 'reschedule' | 'cancel';
@@ -277,6 +291,15 @@ function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, sub
   return normalize(pairs);
 }
 
+/** Everything blocked for this contact beyond the calendars: caps and blackouts. */
+function blocksOf(plan: Plan, input: DecideInput): number[] {
+  const caps = capBlocks(plan, input.history, input.subject);
+  if (!input.blackouts || input.blackouts.length === 0) return caps;
+  const pairs: Array<[number, number]> = input.blackouts.filter((b) => b.to > b.from).map((b) => [b.from, b.to]);
+  for (let i = 0; i < caps.length; i += 2) pairs.push([caps[i]!, caps[i + 1]!]);
+  return normalize(pairs);
+}
+
 function capAt(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined, t: number): Array<{ rule: CompiledRule; cap: Cap }> {
   return plan.caps.filter((c) => contains(capBlocks({ ...plan, caps: [c] }, history, subject), t));
 }
@@ -374,9 +397,14 @@ function explainPair(set: CalendarSet, plan: Plan, p: Pair, t: number): Reason {
 }
 
 /** Every reason instant `t` is blocked. */
-function explainBlock(set: CalendarSet, plan: Plan, t: number, history: readonly HistoryEntry[] | undefined, subject: string | undefined): Reason[] {
+function explainBlock(set: CalendarSet, plan: Plan, t: number, history: readonly HistoryEntry[] | undefined, subject: string | undefined, blackouts?: readonly BlackoutPeriod[]): Reason[] {
   const year = yearOf(t);
   const out: Reason[] = [];
+  for (const b of blackouts ?? []) {
+    if (t >= b.from && t < b.to) {
+      out.push(reason('BLACKOUT', `blackout ${b.reason} from ${new Date(b.from).toISOString()} until ${new Date(b.to).toISOString()}`, { rule: `BLACKOUT.${b.id}` }));
+    }
+  }
   for (const p of plan.pairs) {
     if (!contains(ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions), t)) out.push(explainPair(set, plan, p, t));
   }
@@ -435,7 +463,7 @@ export function decide(set: CalendarSet, input: DecideInput): Decision {
     location = withCandidates(location, strictestCandidates(US_ZONES));
   }
   const plan = planFor(set, location, input.channel, input.purpose, input.orgCalendar, input.window);
-  const blocked = capBlocks(plan, input.history, input.subject);
+  const blocked = blocksOf(plan, input);
   if (input.policy === 'previous_slot' && input.at < input.now) return new LazyDecision(set, plan, input, 'cancel', null, input.at, 'deadline-passed');
   const t0 = Math.max(input.at, input.now);
   if (input.notAfter !== undefined && t0 > input.notAfter) return new LazyDecision(set, plan, input, 'cancel', null, t0, 'at-after-not-after');
@@ -490,7 +518,7 @@ class LazyDecision implements Decision {
   get windowEnd(): number | null {
     const at = this.sendAt;
     if (at === null) return null;
-    return allowedUntil(this.set, this.plan, capBlocks(this.plan, this.input.history, this.input.subject), at);
+    return allowedUntil(this.set, this.plan, blocksOf(this.plan, this.input), at);
   }
 
   get reasons(): Reason[] {
@@ -504,7 +532,7 @@ class LazyDecision implements Decision {
 
   private explain(): Reason[] {
     const { set, plan, input, t0 } = this;
-    const blocked = (): Reason[] => explainBlock(set, plan, t0, input.history, input.subject);
+    const blocked = (): Reason[] => explainBlock(set, plan, t0, input.history, input.subject, input.blackouts);
     switch (this.why) {
       case 'allowed':
         return explainAllowed(plan, t0);

@@ -4,8 +4,9 @@
  * the state and passes `now`.
  */
 import type { CalendarSet } from './calendar/compile.ts';
-import type { Channel } from './calendar/schema.ts';
-import { decide, reason, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
+import type { Channel, Purpose } from './calendar/schema.ts';
+import { decide, reason, type BlackoutPeriod, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
+import type { Location } from './location/resolve.ts';
 
 export const TIMER_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', 'suppressed', 'unknown'] as const;
 export type TimerStatus = (typeof TIMER_STATUSES)[number];
@@ -55,9 +56,64 @@ export interface JourneyState {
   readonly expiresAt: number;
 }
 
+export type ConsentType = 'express_written' | 'express' | 'none';
+
+export interface ConsentRecord {
+  readonly type: ConsentType;
+  readonly channel: Channel;
+  readonly purpose: Purpose;
+  /** UTC ms. */
+  readonly capturedAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface ConsentState {
+  /** The org requires express written consent for marketing on the channel (default on). */
+  readonly requiredForMarketing: boolean;
+  readonly records: readonly ConsentRecord[];
+}
+
+/** An admin's kill switch: nothing goes to the listed jurisdictions and/or zips in [from, to). */
+export interface KillSwitch {
+  readonly id: string;
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+  /** null: not scoped by jurisdiction. `US` matches every contact. */
+  readonly jurisdictions: readonly string[] | null;
+  /** null: not scoped by zip. */
+  readonly zips: readonly string[] | null;
+}
+
 export interface ContactState {
   readonly suppressions: readonly SuppressionState[];
   readonly journey: JourneyState | null;
+  /** Absent: consent is not checked. */
+  readonly consent?: ConsentState;
+  readonly killSwitches?: readonly KillSwitch[];
+}
+
+/**
+ * The kill switches that cover a contact: any of its candidate jurisdictions listed (a contact
+ * that may be in Louisiana is covered by a Louisiana switch), or its zip listed.
+ */
+export function killSwitchesFor(switches: readonly KillSwitch[], location: Location): BlackoutPeriod[] {
+  const jurisdictions = new Set(location.candidates.map((c) => c.jurisdiction));
+  if (location.state) jurisdictions.add(location.state);
+  return switches
+    .filter((k) => {
+      const byJ = k.jurisdictions !== null && k.jurisdictions.some((j) => j === 'US' || jurisdictions.has(j));
+      const byZip = k.zips !== null && location.zip !== undefined && k.zips.includes(location.zip);
+      return byJ || byZip || (k.jurisdictions === null && k.zips === null);
+    })
+    .map((k) => ({ id: k.id, from: k.from, to: k.to, reason: k.reason }));
+}
+
+/** Marketing needs express written consent on record for the channel when the org requires it. */
+export function consentBlock(consent: ConsentState | undefined, channel: Channel, purpose: Purpose, now: number): Reason | null {
+  if (!consent || !consent.requiredForMarketing || purpose !== 'marketing') return null;
+  const ok = consent.records.some((r) => r.type === 'express_written' && r.channel === channel && r.purpose === 'marketing' && r.capturedAt <= now && (r.revokedAt === null || r.revokedAt > now));
+  return ok ? null : reason('NO_CONSENT', `no express written consent on record for marketing by ${channel}`);
 }
 
 export type Verdict =
@@ -95,12 +151,20 @@ export function firePolicy(policy: Policy): Policy {
 export function judgeTimer(set: CalendarSet, input: DecideInput, state: ContactState, phase: 'create' | 'fire'): Verdict {
   const block = stateBlocks(state, input.channel, input.now);
   if (block) return block.kind === 'suppress' ? { kind: 'suppress', reasons: block.reasons } : { kind: 'cancel', reasons: block.reasons, decision: null };
+  const noConsent = consentBlock(state.consent, input.channel, input.purpose, input.now);
+  if (noConsent) return { kind: 'cancel', reasons: [noConsent], decision: null };
+  // A journey's expiry bounds the send: next_slot may not move past it, and a previous_slot
+  // reminder for an instant after it aims at the last instant before it.
   const journeyEnd = state.journey?.expiresAt;
   const notAfter = journeyEnd === undefined ? input.notAfter : input.notAfter === undefined ? journeyEnd - 1 : Math.min(input.notAfter, journeyEnd - 1);
+  const at = phase === 'fire' ? input.now : journeyEnd !== undefined && input.policy === 'previous_slot' && input.at >= journeyEnd ? journeyEnd - 1 : input.at;
+  const blackouts = state.killSwitches?.length ? killSwitchesFor(state.killSwitches, input.location) : undefined;
   const decision = decide(set, {
     ...input,
-    ...(phase === 'fire' ? { at: input.now, policy: firePolicy(input.policy) } : {}),
+    at,
+    ...(phase === 'fire' ? { policy: firePolicy(input.policy) } : {}),
     ...(notAfter === undefined ? {} : { notAfter }),
+    ...(blackouts?.length ? { blackouts: [...(input.blackouts ?? []), ...blackouts] } : {}),
   });
   switch (decision.decision) {
     case 'send':

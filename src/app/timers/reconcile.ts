@@ -67,7 +67,8 @@ export class Reconciler {
           from: ['sending'],
           where: { leaseUntil: { lt: new Date(now) } },
           to: 'unknown',
-          data: { leaseOwner: null, leaseUntil: null },
+          // updatedAt on the engine's clock: settleUnknown measures the review delay from it with `now`.
+          data: { leaseOwner: null, leaseUntil: null, updatedAt: new Date(now) },
           audit: { action: 'timer.lease_expired', data: { worker: t.leaseOwner, note: 'dispatcher went silent after claiming; the send may or may not have happened and will not be repeated' } },
         }, now),
       );
