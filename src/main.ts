@@ -51,7 +51,7 @@ function quickStart(url: string, emulator: boolean): string {
        npm run -s tcpa -- keys create --org acme
   2. Schedule a first text (put the key in KEY):
        curl -s -X POST ${url}/v1/timers -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
-         -d '{"contact":{"phone":"+12145550123","zip":"75201"},"channel":"sms","at":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","policy":"next_slot","message":{"body":"Hello from tcpa"}}'
+         -d '{"contact":{"phone":"+12145550123","zip":"75201"},"channel":"sms","at":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","policy":"next_slot","purpose":"informational","message":{"body":"Hello from tcpa"}}'
   3. Follow it:  curl -s ${url}/v1/timers/<id> -H "Authorization: Bearer $KEY"
 ${emulator ? `     What the emulator received:  curl -s ${url}/_emulator/messages\n` : ''}
 `;

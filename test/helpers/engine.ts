@@ -167,5 +167,6 @@ export function offsetTo(iso: string): number {
 }
 
 export function smsBody(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { contact: { phone: '+12125550123', zip: '10001' }, channel: 'sms', policy: 'next_slot', message: { body: 'Your appointment is tomorrow' }, ...over };
+  // Informational (an appointment reminder): marketing needs consent on record, tested apart.
+  return { contact: { phone: '+12125550123', zip: '10001' }, channel: 'sms', policy: 'next_slot', purpose: 'informational', message: { body: 'Your appointment is tomorrow' }, ...over };
 }

@@ -60,6 +60,7 @@ describe('end to end', () => {
       channel: 'voice',
       at: inMs(0),
       policy: 'cancel',
+      purpose: 'informational',
       voice: { twiml: '<Response><Say>Your appointment is tomorrow</Say></Response>' },
     });
     expect(created.status).toBe(201);

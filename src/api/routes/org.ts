@@ -3,11 +3,32 @@ import { z } from 'zod';
 import { clearTwilioCredentials, getTwilioCredentials, setTwilioCredentials, TwilioCredentialsBody } from '../../app/org-credentials.ts';
 import type { EngineContext } from '../../app/timers/context.ts';
 import { defineRoute, type RouteSpec } from '../route.ts';
+import { loadOrgSettings, OrgSettingsPatch, OrgSettingsSchema, updateOrgSettings } from '../../app/org-settings.ts';
 
 const CredentialsView = z.object({ configured: z.boolean(), accountSid: z.string().nullable(), from: z.string().nullable(), messagingServiceSid: z.string().nullable() });
 
 export function orgRoutes(ctx: EngineContext, secretKey: Buffer | undefined): RouteSpec[] {
   return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/org/settings',
+      tag: 'Org',
+      summary: "The org's settings (consent policy, journey TTL, opt-out confirmation, calendar layer, rate limit)",
+      roles: ['admin'],
+      response: { status: 200, description: 'Settings with defaults filled in', schema: OrgSettingsSchema },
+      handler: ({ auth }) => loadOrgSettings(ctx.prisma, auth.orgId, 0),
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/v1/org/settings',
+      tag: 'Org',
+      summary: 'Change some settings (audited)',
+      roles: ['admin'],
+      body: OrgSettingsPatch,
+      response: { status: 200, description: 'The settings after the change', schema: OrgSettingsSchema },
+      example: { requireConsentForMarketing: true, journeyTtlSeconds: 604800, calendar: { id: 'acme', margins: { startLaterMinutes: 60, stopEarlierMinutes: 60 } } },
+      handler: ({ auth, body }) => updateOrgSettings(ctx, auth.orgId, body),
+    }),
     defineRoute({
       method: 'get',
       path: '/v1/org/twilio-credentials',

@@ -9,6 +9,7 @@ import type { CalendarSet } from '../../domain/calendar/compile.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import type { HistoryEntry } from '../../domain/decide.ts';
 import type { ContactState } from '../../domain/timer-rules.ts';
+import type { OrgSettings } from '../org-settings.ts';
 import type { Clock, Logger, SenderPort, TimerQueuePort } from '../ports.ts';
 
 export interface EngineSettings {
@@ -69,15 +70,42 @@ export async function loadHistory(db: Tx | PrismaClient, contactId: string, now:
   }));
 }
 
-export async function loadContactState(db: Tx | PrismaClient, orgId: string, phoneE164: string, journeyId: string | null): Promise<ContactState> {
-  const [suppressions, journey] = await Promise.all([
-    db.suppression.findMany({ where: { orgId, phoneE164, liftedAt: null }, select: { channel: true, expiresAt: true, reason: true } }),
-    journeyId ? db.journey.findUnique({ where: { id: journeyId }, select: { status: true, expiresAt: true } }) : Promise.resolve(null),
+/** Everything about the contact and the org that can forbid a send, read in one go. */
+export async function loadContactState(
+  db: Tx | PrismaClient,
+  t: { orgId: string; contactId: string; phoneE164: string; journeyId: string | null },
+  settings: OrgSettings,
+  now: number,
+): Promise<ContactState> {
+  const [suppressions, journey, consents, killSwitches] = await Promise.all([
+    db.suppression.findMany({ where: { orgId: t.orgId, phoneE164: t.phoneE164, liftedAt: null }, select: { channel: true, expiresAt: true, reason: true } }),
+    t.journeyId ? db.journey.findUnique({ where: { id: t.journeyId }, select: { status: true, expiresAt: true } }) : Promise.resolve(null),
+    settings.requireConsentForMarketing
+      ? db.consent.findMany({ where: { contactId: t.contactId }, select: { type: true, channel: true, purpose: true, capturedAt: true, revokedAt: true } })
+      : Promise.resolve([]),
+    db.killSwitch.findMany({ where: { orgId: t.orgId, liftedAt: null, endsAt: { gt: new Date(now) } }, select: { id: true, startsAt: true, endsAt: true, reason: true, jurisdictions: true, zips: true } }),
   ]);
   return {
     suppressions: suppressions.map((s) => ({ channel: (s.channel as Channel | null) ?? null, expiresAt: s.expiresAt?.getTime() ?? null, reason: s.reason })),
     journey: journey ? { status: journey.status, expiresAt: journey.expiresAt.getTime() } : null,
+    consent: {
+      requiredForMarketing: settings.requireConsentForMarketing,
+      records: consents.map((c) => ({ type: c.type, channel: c.channel, purpose: c.purpose, capturedAt: c.capturedAt.getTime(), revokedAt: c.revokedAt?.getTime() ?? null })),
+    },
+    killSwitches: killSwitches.map((k) => ({
+      id: k.id,
+      from: k.startsAt.getTime(),
+      to: k.endsAt.getTime(),
+      reason: k.reason,
+      jurisdictions: k.jurisdictions.length ? k.jurisdictions : null,
+      zips: k.zips.length ? k.zips : null,
+    })),
   };
+}
+
+/** Serialises everything that decides about one contact (claims, caps) across processes. Take it first in a transaction. */
+export async function lockContact(tx: Tx, contactId: string): Promise<void> {
+  await tx.$queryRaw`SELECT id FROM contacts WHERE id = ${contactId}::uuid FOR UPDATE`;
 }
 
 /** Audit helper: one entry in the caller's transaction. */

@@ -17,7 +17,8 @@ import { reason, type Policy } from '../../domain/decide.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import { judgeTimer, PENDING_STATUSES, validitySeconds } from '../../domain/timer-rules.ts';
 import { SendFailure, type SendPayload } from '../ports.ts';
-import { loadContactState, loadHistory, type EngineContext } from './context.ts';
+import { loadContactState, loadHistory, lockContact, type EngineContext } from './context.ts';
+import { loadOrgSettings } from '../org-settings.ts';
 import { decisionRecord, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
 
@@ -46,78 +47,79 @@ export class Dispatcher {
   async fire(timerId: string, jobSendAt: number, job: FireContext): Promise<FireOutcome> {
     const { ctx } = this;
     const now = ctx.clock.now();
-    const t = await ctx.prisma.timer.findUnique({ where: { id: timerId }, include: { contact: { select: { phoneE164: true, zip: true } } } });
-    if (!t || !PENDING_STATUSES.includes(t.status) || t.sendAt?.getTime() !== jobSendAt) return 'stale';
-
-    const [history, state] = await Promise.all([loadHistory(ctx.prisma, t.contactId, now), loadContactState(ctx.prisma, t.orgId, t.contact.phoneE164, t.journeyId)]);
+    const peek = await ctx.prisma.timer.findUnique({ where: { id: timerId }, select: { status: true, sendAt: true, orgId: true, contactId: true } });
+    if (!peek || !PENDING_STATUSES.includes(peek.status) || peek.sendAt?.getTime() !== jobSendAt) return 'stale';
+    const settings = await loadOrgSettings(ctx.prisma, peek.orgId, now);
     const set = ctx.calendars();
-    const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
-    const verdict = judgeTimer(
-      set,
-      {
-        location,
-        channel: t.channel as Channel,
-        purpose: t.purpose as Purpose,
-        at: jobSendAt,
-        now,
-        policy: t.policy as Policy,
-        ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
-        ...(t.subject ? { subject: t.subject } : {}),
-        history,
-      },
-      state,
-      'fire',
-    );
-    const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
-    const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
 
-    if (verdict.kind === 'suppress' || verdict.kind === 'cancel') {
-      const to = verdict.kind === 'suppress' ? 'suppressed' : 'cancelled';
-      const ok = await ctx.prisma.$transaction((tx) =>
-        transition(ctx, tx, t, {
-          ...onlyThisJob,
-          to,
-          data: { decision: record as object, calendarVersion: record.calendarVersion },
-          audit: { action: `timer.${to}`, decision: 'cancel', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', decision: record } },
-        }, now),
+    // Judge and act in one transaction holding the contact's row lock: two dispatchers firing for
+    // the same contact at once take turns, so the second one counts the first one's claim
+    // against the caps (race-free caps), and nothing changes between judging and acting.
+    const outcome = await ctx.prisma.$transaction(async (tx) => {
+      await lockContact(tx, peek.contactId);
+      const t = await tx.timer.findUnique({ where: { id: timerId }, include: { contact: { select: { phoneE164: true, zip: true } } } });
+      if (!t || !PENDING_STATUSES.includes(t.status) || t.sendAt?.getTime() !== jobSendAt) return { kind: 'stale' as const };
+      const [history, state] = await Promise.all([
+        loadHistory(tx, t.contactId, now),
+        loadContactState(tx, { orgId: t.orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now),
+      ]);
+      const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
+      const verdict = judgeTimer(
+        set,
+        {
+          location,
+          channel: t.channel as Channel,
+          purpose: t.purpose as Purpose,
+          at: jobSendAt,
+          now,
+          policy: t.policy as Policy,
+          ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
+          ...(t.subject ? { subject: t.subject } : {}),
+          ...(settings.calendar ? { orgCalendar: settings.calendar } : {}),
+          history,
+        },
+        state,
+        'fire',
       );
-      return ok ? to : 'lost-race';
-    }
+      const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
+      const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
+      const base = { data: { decision: record as object, calendarVersion: record.calendarVersion } };
 
-    if (verdict.kind === 'reschedule') {
-      const ok = await ctx.prisma.$transaction((tx) =>
-        transition(ctx, tx, t, {
+      if (verdict.kind === 'suppress' || verdict.kind === 'cancel') {
+        const to = verdict.kind === 'suppress' ? ('suppressed' as const) : ('cancelled' as const);
+        const ok = await transition(ctx, tx, t, { ...onlyThisJob, ...base, to, audit: { action: `timer.${to}`, decision: 'cancel', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', decision: record } } }, now);
+        return { kind: ok ? to : ('lost-race' as const) };
+      }
+      if (verdict.kind === 'reschedule') {
+        const ok = await transition(ctx, tx, t, {
           ...onlyThisJob,
           to: 'scheduled',
-          data: { sendAt: new Date(verdict.sendAt), decision: record as object, calendarVersion: record.calendarVersion },
+          data: { ...base.data, sendAt: new Date(verdict.sendAt) },
           audit: { action: 'timer.rescheduled', decision: 'reschedule', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', from: new Date(jobSendAt).toISOString(), decision: record } },
-        }, now),
-      );
-      if (!ok) return 'lost-race';
-      if (verdict.sendAt <= now + ctx.settings.horizonMs) {
-        await enqueueNearTerm(ctx, [{ timerId: t.id, sendAt: verdict.sendAt }], now).catch((err: Error) =>
-          ctx.log.warn({ timerId: t.id, err: err.message }, 'enqueue after reschedule failed; the pump will retry'),
+        }, now);
+        return ok ? { kind: 'rescheduled' as const, sendAt: verdict.sendAt } : { kind: 'lost-race' as const };
+      }
+      const claimed = await transition(ctx, tx, t, {
+        ...onlyThisJob,
+        to: 'sending',
+        data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 } },
+        audit: { action: 'timer.claimed', decision: 'send', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, decision: record } },
+      }, now);
+      return claimed ? { kind: 'claimed' as const, t, windowEnd: verdict.windowEnd } : { kind: 'lost-race' as const };
+    }, { timeout: 30_000, maxWait: 10_000 });
+
+    if (outcome.kind === 'stale') return 'stale';
+    if (outcome.kind === 'rescheduled') {
+      if (outcome.sendAt <= now + ctx.settings.horizonMs) {
+        await enqueueNearTerm(ctx, [{ timerId, sendAt: outcome.sendAt }], now).catch((err: Error) =>
+          ctx.log.warn({ timerId, err: err.message }, 'enqueue after reschedule failed; the pump will retry'),
         );
       }
       return 'rescheduled';
     }
-
-    // Allowed now: claim under a lease, then send.
-    const claimed = await ctx.prisma.$transaction((tx) =>
-      transition(ctx, tx, t, {
-        ...onlyThisJob,
-        to: 'sending',
-        data: {
-          leaseOwner: ctx.workerId,
-          leaseUntil: new Date(now + ctx.settings.leaseMs),
-          attempts: { increment: 1 },
-          decision: record as object,
-          calendarVersion: record.calendarVersion,
-        },
-        audit: { action: 'timer.claimed', decision: 'send', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, decision: record } },
-      }, now),
-    );
-    if (!claimed) return 'lost-race';
+    if (outcome.kind !== 'claimed') return outcome.kind;
+    const { t } = outcome;
+    const verdict = { windowEnd: outcome.windowEnd };
 
     const payload = t.payload as Record<string, string>;
     const sendPayload: SendPayload =

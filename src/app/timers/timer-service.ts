@@ -16,6 +16,7 @@ import { areaCodeOf, loadContactState, loadHistory, phoneHash, type EngineContex
 import { decisionRecord, reasonCodes, timerView, transition } from './records.ts';
 import type { CreateTimerInput, ListTimersInput, TimerView } from './schemas.ts';
 import { enqueueNearTerm } from './pump.ts';
+import { loadOrgSettings } from '../org-settings.ts';
 
 export interface CreateTimerResult {
   status: 201 | 200;
@@ -72,7 +73,11 @@ export class TimerService {
           if (journey.contactId !== contact.id) throw new AppError('CONFLICT', 'the journey belongs to another contact');
           journeyId = journey.id;
         }
-        const [history, state] = await Promise.all([loadHistory(tx, contact.id, now), loadContactState(tx, orgId, contact.phoneE164, journeyId)]);
+        const settings = await loadOrgSettings(this.ctx.prisma, orgId, now);
+        const [history, state] = await Promise.all([
+          loadHistory(tx, contact.id, now),
+          loadContactState(tx, { orgId, contactId: contact.id, phoneE164: contact.phoneE164, journeyId }, settings, now),
+        ]);
         const set = this.ctx.calendars();
         const verdict = judgeTimer(
           set,
@@ -85,6 +90,7 @@ export class TimerService {
             policy: input.policy as Policy,
             ...(notAfter === undefined ? {} : { notAfter }),
             ...(input.subject ? { subject: input.subject } : {}),
+            ...(settings.calendar ? { orgCalendar: settings.calendar } : {}),
             history,
           },
           state,

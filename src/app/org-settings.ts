@@ -1,0 +1,67 @@
+/**
+ * Per-org settings (orgs.settings JSON), validated with defaults: consent policy, journey TTL,
+ * opt-out confirmation, the org's own calendar layer (stricter hours, caps, closed dates) and its
+ * API rate limit.
+ */
+import { z } from 'zod';
+import { OrgCalendarSchema, type OrgCalendar } from '../domain/calendar/schema.ts';
+import type { Prisma, PrismaClient } from '../adapters/db/client.ts';
+import type { EngineContext, Tx } from './timers/context.ts';
+
+export const DEFAULT_CONFIRMATION = 'You are unsubscribed and will get no more messages from us. Reply START to resubscribe.';
+
+export const OrgSettingsSchema = z
+  .object({
+    /** Marketing timers need express written consent on record for the channel. */
+    requireConsentForMarketing: z.boolean().default(true),
+    /** Default journey lifetime in seconds (absent: the deployment's JOURNEY_TTL, 30 days). */
+    journeyTtlSeconds: z.number().int().min(60).max(365 * 86_400).optional(),
+    /** Send the one confirmation text the FCC permits after an opt-out. */
+    optOutConfirmation: z.boolean().default(true),
+    optOutConfirmationText: z.string().min(1).max(320).default(DEFAULT_CONFIRMATION),
+    /** The org's own, stricter calendar layer. */
+    calendar: OrgCalendarSchema.optional(),
+    /** API requests per minute per key. */
+    rateLimitPerMinute: z.number().int().min(1).max(1_000_000).default(600),
+  })
+  .strict();
+export type OrgSettings = z.infer<typeof OrgSettingsSchema>;
+export const OrgSettingsPatch = OrgSettingsSchema.partial().strict();
+
+const cache = new WeakMap<object, Map<string, { at: number; settings: OrgSettings }>>();
+const CACHE_MS = 5_000;
+
+function parse(json: Prisma.JsonValue): OrgSettings {
+  const r = OrgSettingsSchema.safeParse(json ?? {});
+  // Stored settings were validated on write; a row edited by hand falls back to the safe defaults.
+  return r.success ? r.data : OrgSettingsSchema.parse({});
+}
+
+/** The org's settings, cached for a few seconds per client. */
+export async function loadOrgSettings(db: PrismaClient | Tx, orgId: string, now: number): Promise<OrgSettings> {
+  let byOrg = cache.get(db);
+  if (!byOrg) cache.set(db, (byOrg = new Map()));
+  const hit = byOrg.get(orgId);
+  if (hit && now - hit.at < CACHE_MS) return hit.settings;
+  const org = await db.org.findUnique({ where: { id: orgId }, select: { settings: true } });
+  const settings = parse(org?.settings ?? {});
+  byOrg.set(orgId, { at: now, settings });
+  return settings;
+}
+
+export function orgCalendarOf(settings: OrgSettings): OrgCalendar | undefined {
+  return settings.calendar;
+}
+
+export async function updateOrgSettings(ctx: EngineContext, orgId: string, patch: z.infer<typeof OrgSettingsPatch>): Promise<OrgSettings> {
+  const now = ctx.clock.now();
+  const next = await ctx.prisma.$transaction(async (tx) => {
+    const org = await tx.org.findUniqueOrThrow({ where: { id: orgId }, select: { settings: true } });
+    const merged = OrgSettingsSchema.parse({ ...parse(org.settings), ...patch });
+    await tx.org.update({ where: { id: orgId }, data: { settings: merged as unknown as Prisma.InputJsonValue } });
+    await ctx.audit.append(orgId, [{ action: 'org.settings_updated', createdAt: new Date(now), data: { changed: Object.keys(patch).sort(), settings: merged } }], tx);
+    return merged;
+  });
+  cache.get(ctx.prisma)?.delete(orgId);
+  return next;
+}
