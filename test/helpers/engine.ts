@@ -86,7 +86,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
   const config = loadConfig(env);
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test-engine' });
   const rt = createRuntime(config, { clock, log });
-  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
+  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, queuePrefix: prefix, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
   const { orgId, key } = await createApiKey(rt.prisma, { orgName: `org-${prefix}`, role: 'admin' });
 
   const running: Stoppable[] = [];
@@ -159,6 +159,18 @@ export async function until<T>(fn: () => Promise<T> | T, timeoutMs = 15_000, eve
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms (last value: ${JSON.stringify(last)})`);
+}
+
+/** A port free right now (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }
 
 /** Offset that makes the engine's clock read `iso` now. */

@@ -13,14 +13,15 @@
  * The engine's clock is pinned to a Tuesday noon in New York (real clock + offset), and the child
  * dispatcher gets the same offset, so the calendars allow every send whenever the suite runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverUrl, withClient } from '../helpers/db.ts';
-import { offsetTo, smsBody, startEngine, until, type TestEngine } from '../helpers/engine.ts';
+import { freePort, offsetTo, smsBody, startEngine, until, type TestEngine } from '../helpers/engine.ts';
+import { alive, captureOutput, stopChild } from '../helpers/processes.ts';
 
 // Tuesday 2026-12-08 12:00 in New York (17:00Z): inside every window for zip 10001.
 const NOON_NY = '2026-12-08T17:00:00Z';
@@ -50,48 +51,6 @@ afterEach(async () => {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/** A port free right now (bind to 0, read it, close). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-/** SIGTERM (graceful), then SIGKILL if it has not exited after `graceMs`. By pid only. */
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (!alive(child)) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const force = setTimeout(() => {
-    if (alive(child)) child.kill('SIGKILL');
-  }, graceMs);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(force);
-  }
-}
-
-/** Keeps the last `max` characters a child wrote (for failure messages). */
-function captureOutput(child: ChildProcess, max = 8000): () => string {
-  let out = '';
-  const add = (d: Buffer) => {
-    out = (out + d.toString('utf8')).slice(-max);
-  };
-  child.stdout?.on('data', add);
-  child.stderr?.on('data', add);
-  return () => out;
-}
 
 function phoneNumbers(n: number, block: number): string[] {
   // +1 212 555 01xx / 02xx …: the fictional 555-0100..0199 range, one number per timer.
