@@ -39,12 +39,14 @@ import { performance } from 'node:perf_hooks';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createApiKey } from '../src/adapters/auth/api-keys.ts';
 import { JOB_CATALOG, TIMERS_QUEUE, timerJobId } from '../src/adapters/queue/catalog.ts';
 import { phoneHash } from '../src/app/timers/context.ts';
 import { Pump } from '../src/app/timers/pump.ts';
 import { formatUtc } from '../src/domain/time.ts';
 import { parsePhone, resolveLocation } from '../src/domain/location/resolve.ts';
-import { startDispatcher, type Stoppable } from '../src/runtime.ts';
+import { loadConfig } from '../src/config.ts';
+import { createRuntime, onSignals, startDispatcher, type Stoppable } from '../src/runtime.ts';
 import { offsetTo, smsBody, startEngine, type TestEngine } from '../test/helpers/engine.ts';
 
 // ---- options ------------------------------------------------------------------------------------
@@ -58,8 +60,12 @@ const N_MEMORY = Number(opt('memory-timers') ?? (QUICK ? 100_000 : 1_000_000));
 const CONCURRENCIES = (opt('concurrency') ?? '50,100').split(',').map(Number);
 const POOL = opt('pool');
 const DISPATCHERS = Number(opt('dispatchers') ?? 1);
+/** Extra round(s) with the dispatchers in N child processes (workers/dispatcher.ts), as deployed. 0: none. */
+const PROCS = Number(opt('procs') ?? 0);
 const SINK_ROUND = !flag('no-sink-round');
 const CALLBACK_DELAY_MS = Number(opt('callback-delay') ?? 10);
+/** Spread the dispatch timers over this many orgs (diagnostic: the audit chain is per org). */
+const ORGS = Number(opt('orgs') ?? 1);
 /** How far ahead of "now" the dispatch timers are due (the pump must have queued them all by then). */
 const LEAD_MS = Number(opt('lead') ?? (QUICK ? 4_000 : 12_000));
 const ENGINE_INSTANT = '2026-12-08T17:00:00Z'; // a Tuesday, 12:00 in New York: inside every NY window
@@ -69,6 +75,13 @@ const ADD_CHUNK = 5_000;
 const log = (msg: string) => process.stderr.write(`[bench:engine ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Engines running now (stopped — database dropped — on SIGINT too). */
+const liveEngines = new Set<TestEngine>();
+async function engine(opts: Parameters<typeof startEngine>[0]): Promise<TestEngine & { done(): Promise<void> }> {
+  const e = await startEngine(opts);
+  liveEngines.add(e);
+  return Object.assign(e, { done: () => e.stop().finally(() => liveEngines.delete(e)) });
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -187,8 +200,9 @@ async function insertContacts(db: pg.Client, orgId: string, contactPhones: reado
 }
 
 /** A timer created through the API, far enough ahead to stay in Postgres; the template for bulk copies. */
-async function templateTimer(e: TestEngine, phone: string, at: number): Promise<{ id: string; contactId: string }> {
-  const res = await e.api('POST', '/v1/timers', smsBody({ contact: { phone, zip: '10001' }, at: new Date(at).toISOString(), message: { body: 'Your appointment is tomorrow at 10:00. Reply STOP to opt out.' } }));
+async function templateTimer(e: TestEngine, phone: string, at: number, key = e.key): Promise<{ id: string; contactId: string }> {
+  const body = smsBody({ contact: { phone, zip: '10001' }, at: new Date(at).toISOString(), message: { body: 'Your appointment is tomorrow at 10:00. Reply STOP to opt out.' } });
+  const res = await e.api('POST', '/v1/timers', body, { authorization: `Bearer ${key}` });
   if (res.status !== 201 || res.body.status !== 'scheduled') throw new Error(`template timer: ${res.status} ${JSON.stringify(res.body)}`);
   return { id: res.body.id as string, contactId: res.body.contactId as string };
 }
@@ -202,6 +216,9 @@ interface DispatchRound {
   pool: number | undefined;
   /** 'api': callbacks reach the engine's API (the real path); 'sink': a no-op server answers them. */
   callbacks: 'api' | 'sink';
+  orgs: number;
+  /** > 0: the dispatchers run as this many child processes (workers/dispatcher.ts), `dispatchers` is ignored. */
+  procs: number;
 }
 
 interface DispatchResult {
@@ -211,6 +228,14 @@ interface DispatchResult {
   statuses: Record<string, number>;
   outcomes: Record<string, number>;
   failedJobs: number;
+  failureMessages: Record<string, number>;
+  /** Jobs that ran again under the same id (re-added by the reconciler after the first had completed). */
+  reAdded: number;
+  /** Distinct messages the emulator created, and create requests it answered from its idempotency record. */
+  providerMessages: number;
+  providerReplays: number;
+  /** Status callbacks by the API's HTTP answer (or the fetch error). */
+  callbackAnswers: Record<string, number>;
   pumpMs: number;
   pumpQueuedBeforeDue: boolean;
   ratePerSec: number;
@@ -246,7 +271,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     await new Promise<void>((r) => sink!.listen(0, '127.0.0.1', r));
     sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
   }
-  const e = await startEngine({
+  const e = await engine({
     parts: [],
     redisUrl: redis.url,
     clockOffsetMs: offsetTo(ENGINE_INSTANT),
@@ -266,15 +291,59 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
   try {
     log(`${round.label}: preparing ${fmt(n)} contacts and timers`);
     const nums = phones(n);
-    const tpl = await templateTimer(e, nums[0]!, e.clock.now() + 2 * 86_400_000);
-    await insertContacts(db, e.orgId, nums.slice(1));
+    const far = e.clock.now() + 2 * 86_400_000;
+    const tpl = await templateTimer(e, nums[0]!, far);
+    const templates = [tpl.id];
+    // Contacts round-robin over the orgs; each extra org gets its own key and template timer.
+    for (let o = 0; o < round.orgs; o++) {
+      let orgId = e.orgId;
+      let mine = nums.filter((_, i) => i % round.orgs === o);
+      if (o > 0) {
+        const created = await createApiKey(e.rt.prisma, { orgName: `org-${e.prefix}-${o}`, role: 'admin' });
+        orgId = created.orgId;
+        templates.push((await templateTimer(e, mine[0]!, far, created.key)).id);
+      }
+      mine = mine.slice(1);
+      await insertContacts(db, orgId, mine);
+    }
     await db.query(
       `INSERT INTO timers (id, org_id, contact_id, channel, purpose, policy, subject, requested_at, send_at, not_after, status, payload, calendar_version, decision, updated_at)
        SELECT gen_random_uuid(), t.org_id, c.id, t.channel, t.purpose, t.policy, t.subject, t.requested_at, t.send_at, t.not_after, 'scheduled', t.payload, t.calendar_version, t.decision, now()
        FROM timers t JOIN contacts c ON c.org_id = t.org_id AND c.id <> t.contact_id
-       WHERE t.id = $1::uuid`,
-      [tpl.id],
+       WHERE t.id = ANY($1::uuid[])`,
+      [templates],
     );
+    // Dispatchers first (idle until the jobs are due), then the due instant is set.
+    // Observers: first pickup of each job id, outcomes, failures.
+    let dueReal = 0;
+    const firstPickup = new Map<string, { pickup: number; skew: number }>();
+    let reAdded = 0;
+    const outcomes: Record<string, number> = {};
+    const failureMessages: Record<string, number> = {};
+    let failedJobs = 0;
+    for (let i = 0; i < round.procs; i++) parts.push(await dispatcherProcess(e, round.concurrency));
+    for (let i = 0; i < (round.procs > 0 ? 0 : round.dispatchers); i++) {
+      const d = startDispatcher(e.rt, round.concurrency);
+      parts.push(d);
+      d.worker.on('active', (job: Job) => {
+        if (job.attemptsMade > 0) return; // a retry of a failed attempt
+        if (firstPickup.has(job.id!)) {
+          reAdded++;
+          return;
+        }
+        firstPickup.set(job.id!, { pickup: (job.processedOn ?? Date.now()) - dueReal, skew: job.timestamp + (job.opts.delay ?? 0) - dueReal });
+      });
+      d.worker.on('completed', (_job: Job, result: unknown) => {
+        const k = String(result);
+        outcomes[k] = (outcomes[k] ?? 0) + 1;
+      });
+      d.worker.on('failed', (_job: Job | undefined, err: Error) => {
+        failedJobs++;
+        const k = err.message.replace(/[0-9a-f-]{36}/g, '<id>').slice(0, 120);
+        failureMessages[k] = (failureMessages[k] ?? 0) + 1;
+      });
+    }
+
     // All due at one instant, LEAD_MS ahead (engine time), with the decision record to match.
     const { rows: tplRows } = await db.query<{ send_at: Date; decision: { windowEnd: string | null } }>('SELECT send_at, decision FROM timers WHERE id = $1::uuid', [tpl.id]);
     const tplSendAt = tplRows[0]!.send_at.getTime();
@@ -289,27 +358,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     await db.query('ANALYZE timers; ANALYZE contacts');
     const { rows: cnt } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM timers WHERE status = 'scheduled'`);
     if (Number(cnt[0]!.n) !== n) throw new Error(`expected ${n} scheduled timers, found ${cnt[0]!.n}`);
-    const dueReal = dueEngine - e.clock.offset;
-
-    // Observers: job pickup, outcomes.
-    const pickups: number[] = [];
-    const skews: number[] = [];
-    const outcomes: Record<string, number> = {};
-    let failedJobs = 0;
-    for (let i = 0; i < round.dispatchers; i++) {
-      const d = startDispatcher(e.rt, round.concurrency);
-      parts.push(d);
-      d.worker.on('active', (job: Job) => {
-        const due = job.timestamp + (job.opts.delay ?? 0);
-        pickups.push((job.processedOn ?? Date.now()) - dueReal);
-        skews.push(due - dueReal);
-      });
-      d.worker.on('completed', (_job: Job, result: unknown) => {
-        const k = String(result);
-        outcomes[k] = (outcomes[k] ?? 0) + 1;
-      });
-      d.worker.on('failed', () => failedJobs++);
-    }
+    dueReal = dueEngine - e.clock.offset;
 
     // The pump's first pass, timed here (the same Pump.tick the leader loop runs), then the loops.
     const pumpT0 = performance.now();
@@ -348,15 +397,23 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     const cpu0 = process.cpuUsage();
     const mach0 = cpuTimes();
     const wall0 = performance.now();
-    log(`${round.label}: due instant reached; dispatching (concurrency ${round.concurrency} × ${round.dispatchers} in-process dispatcher(s), pool ${e.rt.config.databasePoolSize})`);
+    log(`${round.label}: due instant reached; dispatching (concurrency ${round.concurrency} × ${round.procs > 0 ? `${round.procs} dispatcher process(es)` : `${round.dispatchers} in-process dispatcher(s)`}, pool ${e.rt.config.databasePoolSize})`);
 
-    const deadline = Date.now() + Math.max(120_000, n * 20);
+    const deadline = Date.now() + Math.max(180_000, n * 100);
     let sent = 0;
     let lastReport = Date.now();
+    let lastChange = Date.now();
     while (Date.now() < deadline) {
       const { rows } = await db.query<{ sent: string }>('SELECT count(*) AS sent FROM timers WHERE sent_at IS NOT NULL');
-      sent = Number(rows[0]!.sent);
+      const now = Number(rows[0]!.sent);
+      if (now !== sent) lastChange = Date.now();
+      sent = now;
       if (sent >= n) break;
+      // Long enough for a lease to expire (60 s) and the reconciler to settle the timer from the provider.
+      if (Date.now() - lastChange > 120_000) {
+        log(`${round.label}: no progress for 120 s at ${fmt(sent)} sent; giving up`);
+        break;
+      }
       if (Date.now() - lastReport > 10_000) {
         log(`${round.label}: ${fmt(sent)} / ${fmt(n)} sent`);
         lastReport = Date.now();
@@ -373,11 +430,15 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
 
     // Callbacks settle every timer to delivered (only when they reach the API).
     let deliveredAllAfterMs: number | null = null;
+    let delivered = 0;
     if (round.callbacks === 'api') {
-      const until = Date.now() + 120_000;
-      while (Date.now() < until) {
+      let lastChange = Date.now();
+      while (Date.now() - lastChange < 20_000) {
         const { rows } = await db.query<{ d: string }>(`SELECT count(*) AS d FROM timers WHERE status = 'delivered'`);
-        if (Number(rows[0]!.d) >= n) {
+        const now = Number(rows[0]!.d);
+        if (now !== delivered) lastChange = Date.now();
+        delivered = now;
+        if (delivered >= n) {
           deliveredAllAfterMs = Date.now() - dueReal;
           break;
         }
@@ -390,6 +451,12 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     );
     const { rows: st } = await db.query<{ status: string; n: string }>('SELECT status::text AS status, count(*) AS n FROM timers GROUP BY 1 ORDER BY 1');
     const sentTimes = times.map((r) => r.sent);
+    // What the provider saw: messages created (one per timer means no double send) and callback answers.
+    const msgs = e.emulator.emulator.messages();
+    const callbackAnswers: Record<string, number> = {};
+    for (const m of msgs) for (const c of m.callbacks) callbackAnswers[String(c.responseStatus ?? c.error ?? 'pending')] = (callbackAnswers[String(c.responseStatus ?? c.error ?? 'pending')] ?? 0) + 1;
+    const providerMessages = new Set(msgs.map((m) => m.sid).filter(Boolean)).size;
+    const providerReplays = msgs.reduce((a, m) => a + m.replays, 0);
     const spanMs = sentTimes.length > 1 ? Math.max(...sentTimes) - Math.min(...sentTimes) : NaN;
     return {
       round,
@@ -398,13 +465,19 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       statuses: Object.fromEntries(st.map((r) => [r.status, Number(r.n)])),
       outcomes,
       failedJobs,
+      failureMessages,
+      reAdded,
+      providerMessages,
+      providerReplays,
+      callbackAnswers,
       pumpMs,
       pumpQueuedBeforeDue,
       ratePerSec: times.length / (spanMs / 1000),
       spanMs,
       late: lateness(times.map((r) => r.late)),
-      pickupLate: lateness(pickups),
-      enqueueSkew: lateness(skews),
+      // Not observable from here when the dispatchers are child processes (then n = 0).
+      pickupLate: lateness([...firstPickup.values()].map((p) => p.pickup)),
+      enqueueSkew: lateness([...firstPickup.values()].map((p) => p.skew)),
       deliveredAllAfterMs,
       elu,
       nodeCpuCores: (cpu.user + cpu.system) / 1000 / wallMs,
@@ -415,9 +488,38 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
   } finally {
     await Promise.all(parts.map((p) => p.stop().catch(() => undefined)));
     await db.end().catch(() => undefined);
-    await e.stop();
+    await e.done();
     if (sink) await new Promise<void>((r) => sink!.close(() => r()));
   }
+}
+
+/**
+ * A dispatcher in its own process, on the engine's env: what workers/dispatcher.ts does, plus the
+ * engine's clock offset (which workers/dispatcher.ts cannot take), so it is this file re-run with
+ * BENCH_DISPATCHER_CHILD set (see the end of the file).
+ */
+async function dispatcherProcess(e: TestEngine, concurrency: number): Promise<Stoppable> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+    env: { ...process.env, ...e.env, DISPATCH_CONCURRENCY: String(concurrency), LOG_LEVEL: 'warn', BENCH_DISPATCHER_CHILD: '1', BENCH_CLOCK_OFFSET_MS: String(e.clock.offset) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const before = await e.rt.queue.queue.getWorkersCount();
+  const until = Date.now() + 30_000;
+  while ((await e.rt.queue.queue.getWorkersCount()) <= before) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`dispatcher process did not start: ${stderr}`);
+    await sleep(100);
+  }
+  return {
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(35_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
 }
 
 /** Baseline: N no-op delayed jobs due at one instant, one Worker of the given concurrency. */
@@ -484,7 +586,7 @@ interface MemoryResult {
 
 async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult> {
   await redis.admin.flushall();
-  const e = await startEngine({ parts: [], redisUrl: redis.url, env: { PUMP_INTERVAL: '5s', RECONCILE_INTERVAL: '15s' } });
+  const e = await engine({ parts: [], redisUrl: redis.url, env: { PUMP_INTERVAL: '5s', RECONCILE_INTERVAL: '15s' } });
   const db = new pg.Client({ connectionString: e.env['DATABASE_URL'] });
   db.on('error', () => {});
   await db.connect();
@@ -589,100 +691,119 @@ async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult>
     };
   } finally {
     await db.end().catch(() => undefined);
-    await e.stop();
+    await e.done();
   }
 }
 
 // ---- main -----------------------------------------------------------------------------------------
 
-const cpus = os.cpus();
-const env = {
-  cores: cpus.length,
-  cpu: cpus[0]?.model ?? '?',
-  memGb: Math.round(os.totalmem() / 2 ** 30),
-  node: process.version,
-  redis: version('redis-server', ['--version']).replace(/^Redis server /, ''),
-  postgres: '',
-  loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-  quick: QUICK,
-};
+async function main(): Promise<void> {
+  const cpus = os.cpus();
+  const env = {
+    cores: cpus.length,
+    cpu: cpus[0]?.model ?? '?',
+    memGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    redis: /v=(\S+)/.exec(version('redis-server', ['--version']))?.[1] ?? '?',
+    postgres: '',
+    loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    quick: QUICK,
+  };
 
-let redis: PrivateRedis | undefined;
-let exitCode = 0;
-const onSignal = () => {
-  log('interrupted: cleaning up');
-  void (redis?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-};
-process.once('SIGINT', onSignal);
-process.once('SIGTERM', onSignal);
+  let redis: PrivateRedis | undefined;
+  let exitCode = 0;
+  const onSignal = () => {
+    log('interrupted: cleaning up');
+    const engines = Promise.all([...liveEngines].map((e) => e.stop().catch(() => undefined)));
+    void Promise.race([engines, sleep(15_000)])
+      .then(() => redis?.stop())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 
-try {
-  redis = await startPrivateRedis();
-  const pgv = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] || process.env['DATABASE_URL'] || 'postgresql://postgres@127.0.0.1:5432/postgres' });
-  await pgv.connect();
-  env.postgres = (await pgv.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
-  await pgv.end();
-  console.log(
-    `environment: ${env.cores} cores (${env.cpu}), ${env.memGb} GB, node ${env.node}, redis ${env.redis} (private instance, no persistence), postgres ${env.postgres}; load average at start ${env.loadavg}${QUICK ? '; --quick' : ''}`,
-  );
-  console.log(`everything in this one process except Postgres and redis-server: API, Twilio emulator (status callbacks every ${CALLBACK_DELAY_MS} ms: queued→sent→delivered = 2 callbacks per message), pump, reconciler, dispatcher(s)\n`);
+  try {
+    redis = await startPrivateRedis();
+    const privateRedis = redis;
+    const pgv = new pg.Client({ connectionString: process.env['TEST_DATABASE_URL'] || process.env['DATABASE_URL'] || 'postgresql://postgres@127.0.0.1:5432/postgres' });
+    await pgv.connect();
+    env.postgres = (await pgv.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;
+    await pgv.end();
+    console.log(
+      `environment: ${env.cores} cores (${env.cpu}), ${env.memGb} GB, node ${env.node}, redis ${env.redis} (private instance, no persistence), postgres ${env.postgres}; load average at start ${env.loadavg}${QUICK ? '; --quick' : ''}`,
+    );
+    console.log(`everything in this one process except Postgres and redis-server: API, Twilio emulator (status callbacks every ${CALLBACK_DELAY_MS} ms: queued→sent→delivered = 2 callbacks per message), pump, reconciler, dispatcher(s)\n`);
 
-  const dispatch: DispatchResult[] = [];
-  const raw: RawResult[] = [];
-  if (!flag('skip-dispatch')) {
-    const rounds: DispatchRound[] = CONCURRENCIES.map((c) => ({ label: `C=${c}`, concurrency: c, dispatchers: DISPATCHERS, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const }));
-    if (SINK_ROUND) rounds.push({ ...rounds[0]!, label: `C=${rounds[0]!.concurrency}, callbacks to a sink`, callbacks: 'sink' });
-    for (const r of rounds) {
-      dispatch.push(await dispatchRound(redis, r, N_DISPATCH));
-      const d = dispatch.at(-1)!;
-      log(`${r.label}: ${fmt(d.ratePerSec)} timers/s, lateness ${showLate(d.late)}; statuses ${JSON.stringify(d.statuses)}`);
+    const dispatch: DispatchResult[] = [];
+    const raw: RawResult[] = [];
+    if (!flag('skip-dispatch')) {
+      const rounds: DispatchRound[] = CONCURRENCIES.map((c) => ({ label: `C=${c}${ORGS > 1 ? `, ${ORGS} orgs` : ''}`, concurrency: c, dispatchers: DISPATCHERS, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const, orgs: ORGS, procs: 0 }));
+      if (SINK_ROUND) rounds.push({ ...rounds[0]!, label: `C=${rounds[0]!.concurrency}, callbacks to a sink`, callbacks: 'sink' });
+      if (PROCS > 0) rounds.push({ ...rounds[0]!, label: `C=${rounds[0]!.concurrency}, ${PROCS} dispatcher process(es)`, procs: PROCS });
+      for (const r of rounds) {
+        dispatch.push(await dispatchRound(privateRedis, r, N_DISPATCH));
+        const d = dispatch.at(-1)!;
+        log(`${r.label}: ${fmt(d.ratePerSec)} timers/s, lateness ${showLate(d.late)}; statuses ${JSON.stringify(d.statuses)}`);
+      }
+      for (const c of [...new Set(CONCURRENCIES)]) {
+        raw.push(await rawDispatch(privateRedis, c, N_DISPATCH));
+        log(`raw BullMQ C=${c}: ${fmt(raw.at(-1)!.ratePerSec)} jobs/s, lateness ${showLate(raw.at(-1)!.late)}`);
+      }
     }
-    for (const c of [...new Set(CONCURRENCIES)]) {
-      raw.push(await rawDispatch(redis, c, N_DISPATCH));
-      log(`raw BullMQ C=${c}: ${fmt(raw.at(-1)!.ratePerSec)} jobs/s, lateness ${showLate(raw.at(-1)!.late)}`);
-    }
-  }
-  const memory = flag('skip-memory') ? undefined : await memoryPart(redis, N_MEMORY);
+    const memory = flag('skip-memory') ? undefined : await memoryPart(privateRedis, N_MEMORY);
 
-  // ---- report ----
-  console.log('| figure | engine | baseline (same run) |');
-  console.log('| --- | ---: | ---: |');
-  for (const d of dispatch) {
-    const b = raw.find((r) => r.concurrency === d.round.concurrency);
-    const where = `${d.round.dispatchers} in-process dispatcher × concurrency ${d.round.concurrency}, DB pool ${d.poolSize}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
-    console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} timers/s** (${fmt(d.spanMs / 1000, 1)} s) | raw BullMQ no-op jobs: ${b ? `${fmt(b.ratePerSec)} jobs/s` : '—'} |`);
-    console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | processedOn − due: ${b ? showLate(b.late) : '—'} |`);
-    console.log(`| … job pickup (processedOn − sendAt) / BullMQ due − sendAt (enqueue skew) | ${showLate(d.pickupLate)} / max ${fmt(d.enqueueSkew.max)} ms | — |`);
-    console.log(`| … pump, scheduled → queued (first tick) | ${fmt(d.n)} in ${fmt(d.pumpMs)} ms (${fmt(d.n / (d.pumpMs / 1000))} /s)${d.pumpQueuedBeforeDue ? '' : ' — finished AFTER the due instant'} | — |`);
-    if (d.round.callbacks === 'api') console.log(`| … all ${fmt(d.n)} delivered (callbacks applied) after the due instant | ${d.deliveredAllAfterMs === null ? 'not within 120 s' : `${fmt(d.deliveredAllAfterMs / 1000, 1)} s`} | — |`);
-    console.log(`| … CPU while dispatching: bench process (API+emulator+dispatcher) / whole machine | ${fmt(d.nodeCpuCores * 100)} % of a core (event loop ${fmt(d.elu * 100)} % busy) / ${fmt(d.machineCpuBusy * 100)} % of ${env.cores} cores | — |`);
-  }
-  if (memory) {
-    console.log(`| Redis used_memory for ${fmt(memory.timers)} timers over 30 days (engine: Postgres + pump) | **${fmt(memory.engineBytes / 1048576, 2)} MB** (${fmt(memory.engineJobs)} jobs, ${fmt(memory.engineKeys)} keys) | all as BullMQ delayed jobs: **${fmt(memory.baselineBytes / 1048576, 1)} MB** (${fmt(memory.baselineJobs)} jobs, ${fmt(memory.baselineKeys)} keys) |`);
-    console.log(`| … bytes per job in Redis | ${fmt(memory.engineBytes / Math.max(1, memory.engineJobs))} B | ${fmt(memory.baselineBytes / Math.max(1, memory.baselineJobs))} B |`);
-    console.log(`| … timers within the 15-minute horizon (the only ones in Redis) | ${fmt(memory.withinHorizon)} (uniform expectation ${fmt(memory.expectedWithinHorizon)}) | ${fmt(memory.timers)} |`);
-    console.log(`| … pump ticks over ${fmt(memory.timers)} scheduled rows | ${memory.pumpTicks.map((t) => `${fmt(t.ms)} ms (${t.queued})`).join(', ')} | addBulk: ${fmt(memory.baselineAddRate)} jobs/s |`);
-    console.log(`| … Postgres: bulk insert / timers table size | ${fmt(memory.insertMs / 1000, 1)} s / ${fmt(memory.tableMb)} MB | — |`);
-  }
-  if (dispatch.length) {
-    console.log('');
+    // ---- report ----
+    console.log('| figure | engine | baseline (same run) |');
+    console.log('| --- | ---: | ---: |');
     for (const d of dispatch) {
-      const total = d.pgSamples['#samples'] ?? 1;
-      const states = Object.entries(d.pgSamples)
-        .filter(([k]) => k !== '#samples')
-        .sort((a, b) => b[1] - a[1])
-        .map(([k, v]) => `${k} ${fmt(v / total, 1)}`)
-        .join('; ');
-      console.log(`${d.round.label}: job outcomes ${JSON.stringify(d.outcomes)}${d.failedJobs ? `, ${d.failedJobs} failed attempts` : ''}; final statuses ${JSON.stringify(d.statuses)}`);
-      console.log(`  Postgres backends of the engine, mean per 200 ms sample while dispatching: ${states}`);
+      const b = raw.find((r) => r.concurrency === d.round.concurrency);
+      const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process(es) (workers/dispatcher.ts, own DB pool ${d.poolSize} each)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize}${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
+      console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} timers/s** (${fmt(d.spanMs / 1000, 1)} s) | raw BullMQ no-op jobs: ${b ? `${fmt(b.ratePerSec)} jobs/s` : '—'} |`);
+      console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | processedOn − due: ${b ? showLate(b.late) : '—'} |`);
+      if (d.pickupLate.n > 0) console.log(`| … job pickup (processedOn − sendAt) / BullMQ due − sendAt (enqueue skew) | ${showLate(d.pickupLate)} / max ${fmt(d.enqueueSkew.max)} ms | — |`);
+      console.log(`| … pump, scheduled → queued (first tick) | ${fmt(d.n)} in ${fmt(d.pumpMs)} ms (${fmt(d.n / (d.pumpMs / 1000))} /s)${d.pumpQueuedBeforeDue ? '' : ' — finished AFTER the due instant'} | — |`);
+      if (d.round.callbacks === 'api') console.log(`| … all ${fmt(d.n)} delivered (callbacks applied) after the due instant | ${d.deliveredAllAfterMs === null ? `never: ${fmt(d.statuses['delivered'] ?? 0)} delivered, ${fmt(d.statuses['sent'] ?? 0)} left at sent (callbacks lost)` : `${fmt(d.deliveredAllAfterMs / 1000, 1)} s`} | — |`);
+      console.log(`| … CPU while dispatching: bench process (API+emulator+pump${d.round.procs > 0 ? '' : '+dispatcher'}) / whole machine | ${fmt(d.nodeCpuCores * 100)} % of a core (event loop ${fmt(d.elu * 100)} % busy) / ${fmt(d.machineCpuBusy * 100)} % of ${env.cores} cores | — |`);
     }
+    if (memory) {
+      console.log(`| Redis used_memory for ${fmt(memory.timers)} timers over 30 days (engine: Postgres + pump) | **${fmt(memory.engineBytes / 1048576, 2)} MB** (${fmt(memory.engineJobs)} jobs, ${fmt(memory.engineKeys)} keys) | all as BullMQ delayed jobs: **${fmt(memory.baselineBytes / 1048576, 1)} MB** (${fmt(memory.baselineJobs)} jobs, ${fmt(memory.baselineKeys)} keys) |`);
+      console.log(`| … bytes per job in Redis | ${fmt(memory.engineBytes / Math.max(1, memory.engineJobs))} B | ${fmt(memory.baselineBytes / Math.max(1, memory.baselineJobs))} B |`);
+      console.log(`| … timers within the 15-minute horizon (the only ones in Redis) | ${fmt(memory.withinHorizon)} (uniform expectation ${fmt(memory.expectedWithinHorizon)}) | ${fmt(memory.timers)} |`);
+      console.log(`| … pump ticks over ${fmt(memory.timers)} scheduled rows | ${memory.pumpTicks.map((t) => `${fmt(t.ms)} ms (${t.queued})`).join(', ')} | addBulk: ${fmt(memory.baselineAddRate)} jobs/s |`);
+      console.log(`| … Postgres: bulk insert / timers table size | ${fmt(memory.insertMs / 1000, 1)} s / ${fmt(memory.tableMb)} MB | — |`);
+    }
+    if (dispatch.length) {
+      console.log('');
+      for (const d of dispatch) {
+        const total = d.pgSamples['#samples'] ?? 1;
+        const states = Object.entries(d.pgSamples)
+          .filter(([k]) => k !== '#samples')
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${fmt(v / total, 1)}`)
+          .join('; ');
+        console.log(`${d.round.label}: job outcomes ${JSON.stringify(d.outcomes)}${d.reAdded ? ` (${d.reAdded} jobs re-added by the reconciler after completing: 'stale')` : ''}; final statuses ${JSON.stringify(d.statuses)}`);
+        console.log(`  provider: ${fmt(d.providerMessages)} messages created for ${fmt(d.n)} timers (${d.providerReplays} idempotent replays); status callbacks answered ${JSON.stringify(d.callbackAnswers)}`);
+      if (d.failedJobs) console.log(`  ${d.failedJobs} failed attempts (retried by BullMQ): ${JSON.stringify(d.failureMessages)}`);
+        console.log(`  Postgres backends of the engine, mean per 200 ms sample while dispatching: ${states}`);
+      }
+    }
+    console.log('');
+    console.log(JSON.stringify({ bench: 'engine', env, dispatch, rawBullmq: raw, memory }));
+  } catch (err) {
+    exitCode = 1;
+    console.error(err);
+  } finally {
+    await redis?.stop();
+    process.exit(exitCode);
   }
-  console.log('');
-  console.log(JSON.stringify({ bench: 'engine', env, dispatch, rawBullmq: raw, memory }));
-} catch (err) {
-  exitCode = 1;
-  console.error(err);
-} finally {
-  await redis?.stop();
-  process.exit(exitCode);
 }
+
+/** Child mode: one dispatcher (as workers/dispatcher.ts) on the engine's clock; stops on SIGTERM. */
+function dispatcherChild(): void {
+  const offset = Number(process.env['BENCH_CLOCK_OFFSET_MS'] ?? 0);
+  const rt = createRuntime(loadConfig(), { clock: { now: () => Date.now() + offset } });
+  onSignals({ rt, parts: [startDispatcher(rt)] });
+}
+
+if (process.env['BENCH_DISPATCHER_CHILD']) dispatcherChild();
+else await main();

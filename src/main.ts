@@ -28,7 +28,8 @@ await bootOrExit(async () => {
     ctx: rt.ctx,
     redis: rt.redis,
     log,
-    bodyLimit: config.bodyLimit, ...(config.secretKey ? { secretKey: config.secretKey } : {}),
+    bodyLimit: config.bodyLimit,
+    queuePrefix: config.queuePrefix, ...(config.secretKey ? { secretKey: config.secretKey } : {}),
     ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
     ...(emulator ? { mounts: [{ path: '/_emulator', router: emulator }] } : {}),
   });

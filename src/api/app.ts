@@ -19,6 +19,15 @@ import { mountRoutes, type RouteSpec } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { orgRoutes } from './routes/org.ts';
 import { timerRoutes } from './routes/timers.ts';
+import { suppressionRoutes } from './routes/suppressions.ts';
+import { mountInboundWebhooks } from './webhooks/inbound.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { journeyRoutes } from './routes/journeys.ts';
+import { consentRoutes } from './routes/consents.ts';
+import { killSwitchRoutes } from './routes/kill-switches.ts';
+import { buildOpenApi, docsRouter } from './openapi.ts';
+import { rateLimit } from './rate-limit.ts';
+import { loadOrgSettings } from '../app/org-settings.ts';
 
 export interface AppOptions {
   ctx: EngineContext;
@@ -33,12 +42,16 @@ export interface AppOptions {
   secretKey?: Buffer;
   /** Extra routers mounted before the API (the built-in Twilio emulator under /_emulator). */
   mounts?: Array<{ path: string; router: Router }>;
+  /** The deployment's QUEUE_PREFIX: namespaces the per-key rate-limit counters in Redis. Default "tcpa". */
+  queuePrefix?: string;
 }
 
 /** Every API-key route of the service, declared (see route.ts); the OpenAPI document and the authorization test read this list. */
 export function apiRoutes(opts: Pick<AppOptions, 'ctx' | 'secretKey'>): RouteSpec[] {
   const { ctx } = opts;
-  return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...orgRoutes(ctx, opts.secretKey)];
+  return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...orgRoutes(ctx, opts.secretKey), ...suppressionRoutes(ctx), ...keyRoutes(ctx),
+    ...journeyRoutes(ctx), ...consentRoutes(ctx), ...killSwitchRoutes(ctx),
+  ];
 }
 
 /** Wraps an async handler (Express 5 forwards rejections to the error handler itself; this keeps the types tidy). */
@@ -102,8 +115,13 @@ export function createApp(opts: AppOptions): Express {
       res.status(204).end();
     }),
   );
+  // Inbound texts (STOP/START) and IVR opt-outs, also signed by Twilio (src/api/webhooks/inbound.ts).
+  mountInboundWebhooks(app, { ctx, ...(opts.publicBaseUrl ? { publicBaseUrl: opts.publicBaseUrl } : {}) });
 
-  app.use(mountRoutes(apiRoutes(opts), { prisma: ctx.prisma, bodyLimit: opts.bodyLimit }));
+  const routes = apiRoutes(opts);
+  app.use(docsRouter(buildOpenApi(routes)));
+  const limiter = rateLimit({ redis: opts.redis, prefix: opts.queuePrefix ?? 'tcpa', limitOf: async (orgId) => (await loadOrgSettings(ctx.prisma, orgId, ctx.clock.now())).rateLimitPerMinute, log, now: () => ctx.clock.now() });
+  app.use(mountRoutes(routes, { prisma: ctx.prisma, bodyLimit: opts.bodyLimit, afterAuth: [limiter] }));
 
   app.use(notFoundRoute);
   app.use(errorHandler(log));

@@ -9,7 +9,7 @@ process.env.TZ = 'UTC';
 await bootOrExit(async () => {
   const config = loadConfig();
   const rt = createRuntime(config);
-  const app = createApp({ ctx: rt.ctx, redis: rt.redis, log: rt.log, bodyLimit: config.bodyLimit, ...(config.secretKey ? { secretKey: config.secretKey } : {}), ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}) });
+  const app = createApp({ ctx: rt.ctx, redis: rt.redis, log: rt.log, bodyLimit: config.bodyLimit, queuePrefix: config.queuePrefix, ...(config.secretKey ? { secretKey: config.secretKey } : {}), ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}) });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   rt.log.info({ port: config.port }, 'api listening');

@@ -48,6 +48,8 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   response: { status: number; description: string; schema?: z.ZodType; example?: unknown };
   /** Error statuses the route may answer besides the generic ones (400/401/403/429/503). */
   errors?: readonly number[];
+  /** Body size limit for this route (e.g. bulk imports); default the deployment's BODY_LIMIT. */
+  bodyLimit?: string;
   /** A request body that must validate against `body` (checked by a test). */
   example?: z.input<B>;
   handler: (input: HandlerInput<z.output<B>, z.output<Q>, z.output<P>>) => Promise<unknown>;
@@ -100,7 +102,7 @@ export function mountRoutes(routes: readonly RouteSpec[], opts: MountOptions): R
       };
       run().catch(next);
     };
-    router[r.method](r.path, auth, ...(opts.afterAuth ?? []), requireRole(...r.roles), ...(r.body ? [json] : []), handler);
+    router[r.method](r.path, auth, ...(opts.afterAuth ?? []), requireRole(...r.roles), ...(r.body ? [r.bodyLimit ? express.json({ limit: r.bodyLimit, strict: true }) : json] : []), handler);
   }
   return router;
 }

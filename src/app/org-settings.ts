@@ -19,6 +19,8 @@ export const OrgSettingsSchema = z
     /** Send the one confirmation text the FCC permits after an opt-out. */
     optOutConfirmation: z.boolean().default(true),
     optOutConfirmationText: z.string().min(1).max(320).default(DEFAULT_CONFIRMATION),
+    /** The key a called person presses in our IVR to opt out (POST /webhooks/twilio/voice-optout). */
+    voiceOptOutDigit: z.string().regex(/^[0-9*#]$/, 'one key: 0-9, * or #').default('9'),
     /** The org's own, stricter calendar layer. */
     calendar: OrgCalendarSchema.optional(),
     /** API requests per minute per key. */

@@ -29,6 +29,8 @@ export interface EngineOptions {
   emulator?: Omit<StartEmulatorOptions, 'port'>;
   /** Initial clock offset (ms) added to the real clock. */
   clockOffsetMs?: number;
+  /** The test org's API rate limit per key (org setting rateLimitPerMinute). Default 1,000,000. */
+  rateLimitPerMinute?: number;
   /** Database URL to use instead of a fresh one (the Postgres-outage test routes it through a proxy). */
   databaseUrl?: (freshUrl: string) => Promise<string> | string;
   redisUrl?: string;
@@ -88,6 +90,8 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
   const rt = createRuntime(config, { clock, log });
   server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, queuePrefix: prefix, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
   const { orgId, key } = await createApiKey(rt.prisma, { orgName: `org-${prefix}`, role: 'admin' });
+  // Tests poll the API with this one key: a per-key rate limit far above any test's pace (rate-limit.test.ts lowers it).
+  await rt.prisma.org.update({ where: { id: orgId }, data: { settings: { rateLimitPerMinute: opts.rateLimitPerMinute ?? 1_000_000 } } });
 
   const running: Stoppable[] = [];
   const start = (part: Part): Stoppable => {

@@ -46,7 +46,7 @@ export class Dispatcher {
 
   async fire(timerId: string, jobSendAt: number, job: FireContext): Promise<FireOutcome> {
     const { ctx } = this;
-    const now = ctx.clock.now();
+    let now = ctx.clock.now();
     const peek = await ctx.prisma.timer.findUnique({ where: { id: timerId }, select: { status: true, sendAt: true, orgId: true, contactId: true } });
     if (!peek || !PENDING_STATUSES.includes(peek.status) || peek.sendAt?.getTime() !== jobSendAt) return 'stale';
     const settings = await loadOrgSettings(ctx.prisma, peek.orgId, now);
@@ -57,6 +57,8 @@ export class Dispatcher {
     // against the caps (race-free caps), and nothing changes between judging and acting.
     const outcome = await ctx.prisma.$transaction(async (tx) => {
       await lockContact(tx, peek.contactId);
+      // Judge at the instant the lock was granted: sends by the dispatchers we waited for are history, not future.
+      now = ctx.clock.now();
       const t = await tx.timer.findUnique({ where: { id: timerId }, include: { contact: { select: { phoneE164: true, zip: true } } } });
       if (!t || !PENDING_STATUSES.includes(t.status) || t.sendAt?.getTime() !== jobSendAt) return { kind: 'stale' as const };
       const [history, state] = await Promise.all([
@@ -102,7 +104,8 @@ export class Dispatcher {
       const claimed = await transition(ctx, tx, t, {
         ...onlyThisJob,
         to: 'sending',
-        data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 } },
+        // updatedAt on the engine's clock: until sentAt is set, caps count this claim at updatedAt (loadHistory).
+        data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 }, updatedAt: new Date(now) },
         audit: { action: 'timer.claimed', decision: 'send', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, decision: record } },
       }, now);
       return claimed ? { kind: 'claimed' as const, t, windowEnd: verdict.windowEnd } : { kind: 'lost-race' as const };

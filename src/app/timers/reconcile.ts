@@ -10,8 +10,8 @@
  *    missing or dead are. Re-adding an existing job is a no-op.
  * 4. Journeys past their expiry end, and their pending timers are cancelled.
  */
-import { reason } from '../../domain/decide.ts';
-import { PENDING_STATUSES, type TimerStatus } from '../../domain/timer-rules.ts';
+import { type TimerStatus } from '../../domain/timer-rules.ts';
+import { expireDueJourneys } from '../journeys.ts';
 import type { QueuedTimer } from '../ports.ts';
 import type { EngineContext } from './context.ts';
 import { transition } from './records.ts';
@@ -131,20 +131,8 @@ export class Reconciler {
     return requeued;
   }
 
-  private async expireJourneys(now: number): Promise<number> {
-    const journeys = await this.ctx.prisma.journey.findMany({ where: { status: 'active', expiresAt: { lte: new Date(now) } }, select: { id: true, orgId: true, contactId: true }, take: BATCH });
-    for (const j of journeys) {
-      await this.ctx.prisma.$transaction(async (tx) => {
-        const res = await tx.journey.updateMany({ where: { id: j.id, status: 'active' }, data: { status: 'expired', endedAt: new Date(now), endReason: 'JOURNEY_EXPIRED' } });
-        if (res.count === 0) return;
-        await this.ctx.audit.append(j.orgId, [{ action: 'journey.expired', createdAt: new Date(now), contactId: j.contactId, journeyId: j.id, reasonCodes: ['JOURNEY_EXPIRED'] }], tx);
-        const pending = await tx.timer.findMany({ where: { journeyId: j.id, status: { in: [...PENDING_STATUSES] } }, select: { id: true, orgId: true, contactId: true, journeyId: true, campaignId: true } });
-        const r = reason('JOURNEY_EXPIRED', 'the journey has expired');
-        for (const t of pending) {
-          await transition(this.ctx, tx, t, { from: PENDING_STATUSES, to: 'cancelled', audit: { action: 'timer.cancelled', decision: 'cancel', reasonCodes: [r.code], data: { reasons: [r] } } }, now);
-        }
-      });
-    }
-    return journeys.length;
+  /** Journeys past their expiry: contact lock first (as the dispatcher), one audit batch per journey (src/app/journeys.ts). */
+  private expireJourneys(now: number): Promise<number> {
+    return expireDueJourneys(this.ctx, now, BATCH);
   }
 }

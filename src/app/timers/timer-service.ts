@@ -8,15 +8,15 @@ import { Prisma, type Timer } from '../../adapters/db/client.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import type { Policy } from '../../domain/decide.ts';
 import { reason } from '../../domain/decide.ts';
-import { AppError, type ErrorCode } from '../../domain/errors.ts';
-import { INPUT_ERROR_CODES, parsePhone, resolveLocation, type Location } from '../../domain/location/resolve.ts';
+import { AppError } from '../../domain/errors.ts';
 import { judgeTimer, PENDING_STATUSES, type TimerStatus, type Verdict } from '../../domain/timer-rules.ts';
 import { parseInstant } from '../../domain/time.ts';
-import { areaCodeOf, loadContactState, loadHistory, phoneHash, type EngineContext, type Tx } from './context.ts';
+import { areaCodeOf, loadContactState, loadHistory, lockContact, type EngineContext } from './context.ts';
 import { decisionRecord, reasonCodes, timerView, transition } from './records.ts';
 import type { CreateTimerInput, ListTimersInput, TimerView } from './schemas.ts';
 import { enqueueNearTerm } from './pump.ts';
 import { loadOrgSettings } from '../org-settings.ts';
+import { contactFor, locateContact } from '../contacts.ts';
 
 export interface CreateTimerResult {
   status: 201 | 200;
@@ -30,15 +30,6 @@ function instant(value: string | undefined, field: string): number | undefined {
   const t = parseInstant(value);
   if (t === undefined) throw new AppError('INVALID_INSTANT', `${field} "${value}" is not an ISO-8601 instant with Z or an offset`, [{ path: `body.${field}`, message: 'ISO-8601 instant with Z or an offset' }]);
   return t;
-}
-
-function locateContact(phone: string, zip: string | undefined): Location {
-  const location = resolveLocation({ phone, ...(zip === undefined ? {} : { zip }) });
-  for (const issue of location.issues) {
-    if (INPUT_ERROR_CODES.has(issue.code)) throw new AppError(issue.code as ErrorCode, issue.message);
-    if (issue.code === 'UNKNOWN_ZIP') throw new AppError('UNKNOWN_ZIP', issue.message);
-  }
-  return location;
 }
 
 function requestHash(body: unknown): string {
@@ -64,13 +55,20 @@ export class TimerService {
 
     try {
       const timer = await this.ctx.prisma.$transaction(async (tx) => {
-        const contact = await this.contactFor(tx, orgId, input);
+        const contact = await contactFor(tx, orgId, input);
+        // The contact's lock (as the dispatcher, journey end, consent revocation and kill switches
+        // take it): the journey and consent read below cannot change until this timer is stored.
+        await lockContact(tx, contact.id);
         const location = locateContact(contact.phoneE164, contact.zip ?? undefined);
         let journeyId: string | null = null;
         if (input.journeyId) {
-          const journey = await tx.journey.findFirst({ where: { id: input.journeyId, orgId }, select: { id: true, contactId: true } });
+          const journey = await tx.journey.findFirst({ where: { id: input.journeyId, orgId }, select: { id: true, contactId: true, status: true, expiresAt: true } });
           if (!journey) throw new AppError('NOT_FOUND', `journey ${input.journeyId} not found`);
           if (journey.contactId !== contact.id) throw new AppError('CONFLICT', 'the journey belongs to another contact');
+          if (journey.status !== 'active' || journey.expiresAt.getTime() <= now) {
+            const status = journey.status === 'ended' ? 'ended' : 'expired';
+            throw new AppError('CONFLICT', `the journey has ${status}`, { journeyStatus: status });
+          }
           journeyId = journey.id;
         }
         const settings = await loadOrgSettings(this.ctx.prisma, orgId, now);
@@ -183,33 +181,6 @@ export class TimerService {
     if (!rec) return null;
     if (rec.requestHash !== hash) throw new AppError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body');
     return { status: rec.statusCode as 201, body: rec.response as unknown as TimerView, replayed: true };
-  }
-
-  private async contactFor(tx: Tx, orgId: string, input: CreateTimerInput) {
-    if (input.contactId) {
-      const c = await tx.contact.findFirst({ where: { id: input.contactId, orgId } });
-      if (!c) throw new AppError('NOT_FOUND', `contact ${input.contactId} not found`);
-      return c;
-    }
-    const given = input.contact!;
-    const phone = parsePhone(given.phone);
-    if ('code' in phone) throw new AppError(phone.code === 'INVALID_PHONE' ? 'INVALID_PHONE' : 'INVALID_PHONE', phone.message, [{ path: 'body.contact.phone', message: phone.message }]);
-    const location = locateContact(phone.e164, given.zip);
-    const fields = {
-      zip: location.zip ?? null,
-      state: location.state ?? null,
-      candidates: location.candidates as unknown as Prisma.InputJsonValue,
-      locationIssues: location.issues as unknown as Prisma.InputJsonValue,
-    };
-    if (given.externalId) {
-      const byExternal = await tx.contact.findUnique({ where: { orgId_externalId: { orgId, externalId: given.externalId } } });
-      if (byExternal && byExternal.phoneE164 !== phone.e164) throw new AppError('CONFLICT', 'externalId already belongs to a contact with another phone number');
-    }
-    return tx.contact.upsert({
-      where: { orgId_phoneE164: { orgId, phoneE164: phone.e164 } },
-      create: { orgId, phoneE164: phone.e164, phoneHash: phoneHash(phone.e164), externalId: given.externalId ?? null, ...fields },
-      update: { ...fields, ...(given.externalId ? { externalId: given.externalId } : {}) },
-    });
   }
 
   async get(orgId: string, id: string): Promise<TimerView & { events: TimerEvent[] }> {

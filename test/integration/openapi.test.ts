@@ -1,0 +1,216 @@
+/**
+ * The OpenAPI document against the app itself: every route registered on the Express app (walked
+ * recursively through its routers) is documented with the right method, and nothing documented is
+ * missing from the app; the document looks like OpenAPI 3.1 with resolvable $refs; every route's
+ * example validates against its body schema and is in the document; /docs serves Swagger UI
+ * from local files.
+ */
+import type { Express } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiRoutes, createApp } from '../../src/api/app.ts';
+import { buildOpenApi, GENERIC_API_ERRORS, PUBLIC_ROUTES } from '../../src/api/openapi.ts';
+import { openApiPath, type RouteSpec } from '../../src/api/route.ts';
+import { createLogger } from '../../src/adapters/log.ts';
+import { ERROR_CODES } from '../../src/domain/errors.ts';
+import { startEngine, type TestEngine } from '../helpers/engine.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON document walked generically
+type Json = any;
+
+let e: TestEngine;
+let app: Express;
+let routes: RouteSpec[];
+let doc: Json;
+
+beforeAll(async () => {
+  e = await startEngine({ parts: [] });
+  const opts = { ctx: e.rt.ctx, redis: e.rt.redis, log: createLogger({ level: 'silent', name: 'openapi-test' }), bodyLimit: '100kb', queuePrefix: e.prefix, ...(e.rt.config.secretKey ? { secretKey: e.rt.config.secretKey } : {}) };
+  app = createApp(opts);
+  routes = apiRoutes(opts);
+  const res = await fetch(`${e.url}/openapi.json`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  doc = await res.json();
+});
+afterAll(async () => {
+  await e?.stop();
+});
+
+interface Registered {
+  method: string;
+  path: string;
+}
+
+interface LayerLike {
+  route?: { path: unknown; methods: Record<string, boolean> };
+  handle?: { stack?: LayerLike[] };
+  rawPath?: unknown;
+}
+
+/** Every (method, path) routed by the app: route layers, recursively through mounted routers. */
+function registeredRoutes(stack: readonly LayerLike[], prefix = ''): Registered[] {
+  const out: Registered[] = [];
+  for (const layer of stack) {
+    if (layer.route) {
+      const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+      for (const p of paths) {
+        expect(typeof p, `route path ${String(p)} is a string`).toBe('string');
+        for (const [method, on] of Object.entries(layer.route.methods)) {
+          if (on && method !== '_all') out.push({ method, path: `${prefix}${p as string}` });
+        }
+      }
+    } else if (layer.handle?.stack) {
+      const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
+      out.push(...registeredRoutes(layer.handle.stack, prefix + mount));
+    }
+  }
+  return out;
+}
+
+function resolveRef(ref: string): Json {
+  expect(ref.startsWith('#/')).toBe(true);
+  let node: Json = doc;
+  for (const part of ref.slice(2).split('/')) {
+    node = node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node;
+}
+
+function collectRefs(node: Json, out: string[] = []): string[] {
+  if (Array.isArray(node)) for (const x of node) collectRefs(x, out);
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === '$ref' && typeof v === 'string') out.push(v);
+      else collectRefs(v, out);
+    }
+  }
+  return out;
+}
+
+describe('every route is documented', () => {
+  it('each route registered on the Express app is in /openapi.json with its method, and vice versa', () => {
+    const registered = registeredRoutes((app as unknown as { router: { stack: LayerLike[] } }).router.stack);
+    // The app's own routes plus every API-key route.
+    expect(registered.length).toBeGreaterThanOrEqual(routes.length + PUBLIC_ROUTES.length);
+    const missing = registered.filter((r) => !doc.paths?.[openApiPath(r.path)]?.[r.method]);
+    expect(missing, 'routes registered on the app but absent from the OpenAPI document (declare them in apiRoutes() or PUBLIC_ROUTES)').toEqual([]);
+
+    const documented: Registered[] = [];
+    for (const [p, item] of Object.entries<Json>(doc.paths)) {
+      for (const m of Object.keys(item)) if (['get', 'post', 'put', 'patch', 'delete'].includes(m)) documented.push({ method: m, path: p });
+    }
+    const registeredKeys = new Set(registered.map((r) => `${r.method} ${openApiPath(r.path)}`));
+    expect(documented.filter((d) => !registeredKeys.has(`${d.method} ${d.path}`)), 'documented but not served').toEqual([]);
+    console.log(`openapi: ${registered.length} registered routes, ${documented.length} documented operations`);
+  });
+
+  it('every apiRoutes() declaration is documented with its roles, bearer security, tag, success and error responses', () => {
+    const ids = new Set<string>();
+    for (const r of routes) {
+      const op = doc.paths[openApiPath(r.path)]?.[r.method];
+      expect(op, `${r.method} ${r.path}`).toBeDefined();
+      expect(op.security).toEqual([{ bearer: [] }]);
+      expect(op['x-roles']).toEqual([...r.roles]);
+      expect(op.tags).toEqual([r.tag]);
+      expect(op.summary).toBe(r.summary);
+      expect(ids.has(op.operationId), `operationId ${op.operationId} is unique`).toBe(false);
+      ids.add(op.operationId);
+      const success = op.responses[String(r.response.status)];
+      expect(success, `${r.method} ${r.path} ${r.response.status}`).toBeDefined();
+      if (r.response.schema) expect(success.content['application/json'].schema).toBeDefined();
+      for (const s of [...GENERIC_API_ERRORS, ...(r.errors ?? [])]) {
+        const ref = op.responses[String(s)]?.$ref as string | undefined;
+        expect(ref, `${r.method} ${r.path} documents ${s}`).toBeDefined();
+        expect(resolveRef(ref!).content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+      }
+      const pathParams = [...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]);
+      const documentedPath = (op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name);
+      expect(documentedPath.sort()).toEqual(pathParams.sort());
+      if (r.query) {
+        const q = (op.parameters ?? []).filter((p: Json) => p.in === 'query').map((p: Json) => p.name);
+        expect(q.sort()).toEqual(Object.keys((r.query as unknown as { shape: object }).shape).sort());
+      }
+      if (r.body) expect(op.requestBody.content['application/json'].schema).toBeDefined();
+      else expect(op.requestBody).toBeUndefined();
+    }
+  });
+});
+
+describe('the document', () => {
+  it('looks like OpenAPI 3.1: version, info, paths, components, bearer scheme, one shared Error schema, resolvable $refs', () => {
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+    expect(doc.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
+    expect(Object.keys(doc.paths).length).toBeGreaterThan(0);
+    for (const p of Object.keys(doc.paths)) {
+      expect(p.startsWith('/')).toBe(true);
+      expect(p).not.toMatch(/:[A-Za-z]/); // Express params converted to {param}
+    }
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    const error = doc.components.schemas.Error;
+    expect(error.properties.error.properties.code.enum).toEqual([...ERROR_CODES]);
+    expect(error.properties.error.required).toEqual(['code', 'message']);
+    const tags = new Set(doc.tags.map((t: Json) => t.name));
+    for (const r of routes) expect(tags.has(r.tag)).toBe(true);
+    const refs = collectRefs(doc);
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) expect(resolveRef(ref), ref).toBeDefined();
+    // Every operation has an operationId, a summary and at least one 2xx response.
+    for (const [p, item] of Object.entries<Json>(doc.paths)) {
+      for (const [m, op] of Object.entries<Json>(item)) {
+        expect(op.operationId, `${m} ${p}`).toMatch(/^[A-Za-z0-9]+$/);
+        expect(Object.keys(op.responses).some((s) => /^2\d\d$/.test(s)), `${m} ${p} has a 2xx`).toBe(true);
+      }
+    }
+    // The served document is the one built from the declarations.
+    expect(doc).toEqual(JSON.parse(JSON.stringify(buildOpenApi(routes))));
+  });
+
+  it("every route's example validates against its body schema and is the documented request example", () => {
+    let withExample = 0;
+    const withoutExample: string[] = [];
+    for (const r of routes) {
+      if (r.example === undefined) {
+        if (r.body) withoutExample.push(`${r.method} ${r.path}`);
+        continue;
+      }
+      withExample++;
+      expect(r.body, `${r.method} ${r.path} has an example but no body schema`).toBeDefined();
+      const parsed = r.body!.safeParse(r.example);
+      expect(parsed.success, `${r.method} ${r.path}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues)}`).toBe(true);
+      const op = doc.paths[openApiPath(r.path)][r.method];
+      expect(op.requestBody.content['application/json'].example).toEqual(r.example);
+    }
+    expect(withExample).toBeGreaterThan(0);
+    if (withoutExample.length) console.warn(`routes with a body but no example: ${withoutExample.join(', ')}`);
+  });
+
+  it('documents the webhooks and health routes without the API-key scheme', () => {
+    expect(doc.paths['/webhooks/twilio/status'].post.security).toEqual([{ twilioSignature: [] }]);
+    expect(doc.paths['/healthz'].get.security).toEqual([]);
+    expect(doc.paths['/readyz'].get.responses['503']).toEqual({ $ref: '#/components/responses/Unavailable' });
+  });
+});
+
+describe('/docs', () => {
+  it('serves Swagger UI from local files, pointed at /openapi.json', async () => {
+    const page = await fetch(`${e.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain("url: '/openapi.json'");
+    const scripts = [...html.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1]!);
+    const styles = [...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((m) => m[1]!);
+    expect(scripts).toContain('/docs/assets/swagger-ui-bundle.js');
+    for (const src of [...scripts, ...styles]) {
+      expect(src.startsWith('/docs/assets/'), `${src} is served locally`).toBe(true);
+      const asset = await fetch(`${e.url}${src}`);
+      expect(asset.status, src).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(src.endsWith('.js') ? /javascript/ : /text\/css/);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    }
+    const missing = await fetch(`${e.url}/docs/assets/no-such-file.js`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as Json).error.code).toBe('NOT_FOUND');
+  });
+});
