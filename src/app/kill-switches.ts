@@ -10,9 +10,7 @@
  */
 import { z } from 'zod';
 import type { KillSwitch as KillSwitchRow, Prisma } from '../adapters/db/client.ts';
-import type { Channel, Purpose } from '../domain/calendar/schema.ts';
 import { JurisdictionCodeSchema } from '../domain/calendar/schema.ts';
-import type { Policy } from '../domain/decide.ts';
 import { AppError } from '../domain/errors.ts';
 import { isKnownState } from '../domain/location/state-zones.ts';
 import { judgeTimer, killSwitchesFor, PENDING_STATUSES, type ContactState, type KillSwitch } from '../domain/timer-rules.ts';
@@ -20,7 +18,7 @@ import { parseInstant } from '../domain/time.ts';
 import { contactLocation } from './contacts.ts';
 import { loadOrgSettings } from './org-settings.ts';
 import type { QueuedTimer } from './ports.ts';
-import { loadContactState, loadHistory, lockContact, type EngineContext } from './timers/context.ts';
+import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './timers/context.ts';
 import { enqueueNearTerm } from './timers/pump.ts';
 import { decisionRecord, reasonCodes } from './timers/records.ts';
 import { transitionMany, type Move } from './timers/transitions.ts';
@@ -195,23 +193,7 @@ export class KillSwitchService {
             states.set(stateKey, state);
             const location = contactLocation(t.contact);
             const sendAt = t.sendAt!.getTime();
-            const verdict = judgeTimer(
-              set,
-              {
-                location,
-                channel: t.channel as Channel,
-                purpose: t.purpose as Purpose,
-                at: sendAt,
-                now,
-                policy: t.policy as Policy,
-                ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
-                ...(t.subject ? { subject: t.subject } : {}),
-                ...(settings.calendar ? { orgCalendar: settings.calendar } : {}),
-                history,
-              },
-              state,
-              'create',
-            );
+            const verdict = judgeTimer(set, storedTimerInput(t, location, sendAt, now, history, settings), state, 'create');
             if (verdict.kind === 'send') continue; // not blocked after all: nothing to move
             const record = decisionRecord(verdict, set.version, location.candidates, 'create', now);
             const only = { from: PENDING_STATUSES, where: { sendAt: t.sendAt } };

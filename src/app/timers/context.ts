@@ -7,7 +7,8 @@ import type { AuditInput, AuditLog } from '../../adapters/audit/audit-log.ts';
 import type { Prisma, PrismaClient } from '../../adapters/db/client.ts';
 import type { CalendarSet } from '../../domain/calendar/compile.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
-import type { HistoryEntry } from '../../domain/decide.ts';
+import type { DecideInput, HistoryEntry, Policy } from '../../domain/decide.ts';
+import type { Location } from '../../domain/location/resolve.ts';
 import type { ContactState } from '../../domain/timer-rules.ts';
 import type { OrgSettings } from '../org-settings.ts';
 import type { Clock, Logger, SenderPort, TimerQueuePort } from '../ports.ts';
@@ -116,4 +117,27 @@ export function auditIn(ctx: EngineContext, tx: Tx, orgId: string, entries: Audi
 /** Area code only: the audit log never holds a full phone number. */
 export function areaCodeOf(e164: string): string | null {
   return /^\+1(\d{3})/.exec(e164)?.[1] ?? null;
+}
+
+/** The decision input for a stored timer judged at `at`/`now` (fire time, kill switches, re-judgements). */
+export function storedTimerInput(
+  t: { channel: string; purpose: string; policy: string; notAfter: Date | null; subject: string | null },
+  location: Location,
+  at: number,
+  now: number,
+  history: readonly HistoryEntry[],
+  settings: OrgSettings,
+): DecideInput {
+  return {
+    location,
+    channel: t.channel as Channel,
+    purpose: t.purpose as Purpose,
+    at,
+    now,
+    policy: t.policy as Policy,
+    ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
+    ...(t.subject ? { subject: t.subject } : {}),
+    ...(settings.calendar ? { orgCalendar: settings.calendar } : {}),
+    history,
+  };
 }

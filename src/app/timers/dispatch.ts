@@ -13,11 +13,10 @@
  * can never both send one timer; the send carries a stable idempotency token (the timer id).
  */
 import { resolveLocation } from '../../domain/location/resolve.ts';
-import { reason, type Policy } from '../../domain/decide.ts';
-import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
+import { reason } from '../../domain/decide.ts';
 import { judgeTimer, PENDING_STATUSES, validitySeconds } from '../../domain/timer-rules.ts';
 import { SendFailure, type SendPayload } from '../ports.ts';
-import { loadContactState, loadHistory, lockContact, type EngineContext } from './context.ts';
+import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './context.ts';
 import { loadOrgSettings } from '../org-settings.ts';
 import { decisionRecord, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
@@ -66,23 +65,7 @@ export class Dispatcher {
         loadContactState(tx, { orgId: t.orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now),
       ]);
       const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
-      const verdict = judgeTimer(
-        set,
-        {
-          location,
-          channel: t.channel as Channel,
-          purpose: t.purpose as Purpose,
-          at: jobSendAt,
-          now,
-          policy: t.policy as Policy,
-          ...(t.notAfter ? { notAfter: t.notAfter.getTime() } : {}),
-          ...(t.subject ? { subject: t.subject } : {}),
-          ...(settings.calendar ? { orgCalendar: settings.calendar } : {}),
-          history,
-        },
-        state,
-        'fire',
-      );
+      const verdict = judgeTimer(set, storedTimerInput(t, location, jobSendAt, now, history, settings), state, 'fire');
       const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
       const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
       const base = { data: { decision: record as object, calendarVersion: record.calendarVersion } };
