@@ -152,9 +152,11 @@ export class ConsentService {
     return { ...consentView(out.c), cancelledTimers: out.cancelled };
   }
 
-  async list(orgId: string, contactId: string): Promise<{ items: ConsentView[] }> {
+  /** `revealEvidence: false` (auditors) replaces the evidence by its digest: it may hold personal data. */
+  async list(orgId: string, contactId: string, revealEvidence = true): Promise<{ items: ConsentView[] }> {
     const contact = await findContact(this.ctx.prisma, orgId, contactId);
     const rows = await this.ctx.prisma.consent.findMany({ where: { orgId, contactId: contact.id }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-    return { items: rows.map(consentView) };
+    const items = rows.map(consentView);
+    return { items: revealEvidence ? items : items.map((c) => ({ ...c, evidence: c.evidence === null ? null : { digest: evidenceDigest(c.evidence) } })) };
   }
 }

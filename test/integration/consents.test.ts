@@ -145,7 +145,12 @@ describe('validation, roles, isolation', () => {
     const journey = as((await createApiKey(e.rt.prisma, { orgId: e.orgId, role: 'journey' })).key);
     const rec = await ops('POST', path, consent());
     expect(rec.status).toBe(201);
-    expect((await auditor('GET', path)).status).toBe(200);
+    const seen = await auditor('GET', path);
+    expect(seen.status).toBe(200);
+    // Auditors get a digest of each evidence object, never its content (it may hold personal data).
+    expect(JSON.stringify(seen.body)).not.toContain('x'.repeat(100));
+    expect(seen.body.items.find((c: { evidence: unknown }) => c.evidence !== null).evidence).toMatchObject({ digest: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(JSON.stringify((await ops('GET', path)).body)).toContain('x'.repeat(100));
     expect((await auditor('POST', path, consent())).status).toBe(403);
     expect((await journey('POST', path, consent())).status).toBe(403);
     expect((await journey('GET', path)).status).toBe(403);

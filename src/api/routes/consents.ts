@@ -43,11 +43,12 @@ export function consentRoutes(ctx: EngineContext): RouteSpec[] {
       path: '/v1/contacts/:id/consents',
       tag: 'Consent',
       summary: "A contact's consent history (revoked records included)",
+      description: 'Role auditor sees a digest of each evidence object instead of its content.',
       roles: ['admin', 'ops', 'auditor'],
       params: idParams,
       response: { status: 200, description: 'Records, oldest first', schema: z.object({ items: z.array(ConsentViewSchema) }) },
       errors: [404],
-      handler: ({ params, auth }) => consents.list(auth.orgId, params.id),
+      handler: ({ params, auth }) => consents.list(auth.orgId, params.id, auth.role !== 'auditor'),
     }),
   ];
 }
