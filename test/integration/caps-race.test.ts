@@ -117,3 +117,32 @@ describe('Maine: 1 automated marketing call per 8 h', () => {
     expect(sentCalls(phone)).toHaveLength(1);
   });
 });
+
+describe("An org's own cap (org settings calendar layer)", () => {
+  it('2 informational texts per 24 h across channels, set by an admin: the third waits for the window', async () => {
+    const patch = await e.api('PATCH', '/v1/org/settings', { calendar: { id: 'acme', caps: [{ count: 2, periodHours: 24, scope: 'any', channels: ['sms', 'voice'] }] } });
+    expect(patch.status).toBe(200);
+    try {
+      const phone = '+12125550191';
+      const at = inMs(2500);
+      const created = await Promise.all(
+        Array.from({ length: 3 }, (_, i) =>
+          e.api('POST', '/v1/timers', { contact: { phone, zip: '10001' }, channel: 'sms', at, policy: 'next_slot', purpose: 'informational', message: { body: `Reminder ${i}` } }),
+        ),
+      );
+      const ids = created.map((c) => c.body.id as string);
+      const timers = await until(async () => {
+        const all = await Promise.all(ids.map(async (id) => (await e.api('GET', `/v1/timers/${id}`)).body));
+        return all.every(FINAL_OR_MOVED(new Date(at).toISOString())) ? all : null;
+      }, 20_000);
+      expect(timers.filter((t) => ['sent', 'delivered'].includes(t.status))).toHaveLength(2);
+      const moved = timers.filter((t) => t.status === 'scheduled');
+      expect(moved).toHaveLength(1);
+      expect(moved[0].reasons).toContainEqual(expect.objectContaining({ code: 'ORG_FREQUENCY_CAP' }));
+      expect(Date.parse(moved[0].sendAt)).toBeGreaterThanOrEqual(Date.parse(at) + DAY - 60_000);
+      expect(sentSms(phone)).toHaveLength(2);
+    } finally {
+      await e.api('PATCH', '/v1/org/settings', { calendar: { id: 'acme' } });
+    }
+  });
+});
