@@ -68,6 +68,8 @@ const CALLBACK_DELAY_MS = Number(opt('callback-delay') ?? 10);
 const ORGS = Number(opt('orgs') ?? 1);
 /** How far ahead of "now" the dispatch timers are due (the pump must have queued them all by then). */
 const LEAD_MS = Number(opt('lead') ?? (QUICK ? 4_000 : 12_000));
+/** Cap on a dispatch round's sending phase; a round that has not sent everything by then reports what it sent. */
+const MAX_DISPATCH_MS = 1000 * Number(opt('max-dispatch-s') ?? (QUICK ? 600 : 1_500));
 const ENGINE_INSTANT = '2026-12-08T17:00:00Z'; // a Tuesday, 12:00 in New York: inside every NY window
 const MEMORY_SPAN_MS = 30 * 86_400_000;
 const ADD_CHUNK = 5_000;
@@ -399,7 +401,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     const wall0 = performance.now();
     log(`${round.label}: due instant reached; dispatching (concurrency ${round.concurrency} × ${round.procs > 0 ? `${round.procs} dispatcher process(es)` : `${round.dispatchers} in-process dispatcher(s)`}, pool ${e.rt.config.databasePoolSize})`);
 
-    const deadline = Date.now() + Math.max(180_000, n * 100);
+    const deadline = Date.now() + Math.min(MAX_DISPATCH_MS, Math.max(180_000, n * 100));
     let sent = 0;
     let lastReport = Date.now();
     let lastChange = Date.now();
@@ -430,10 +432,14 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
 
     // Callbacks settle every timer to delivered (only when they reach the API).
     let deliveredAllAfterMs: number | null = null;
+    const { rows: times } = await db.query<{ late: number; sent: number }>(
+      `SELECT (extract(epoch FROM sent_at - send_at) * 1000)::float8 AS late, (extract(epoch FROM sent_at) * 1000)::float8 AS sent FROM timers WHERE sent_at IS NOT NULL`,
+    );
     let delivered = 0;
     if (round.callbacks === 'api') {
       let lastChange = Date.now();
-      while (Date.now() - lastChange < 20_000) {
+      const capAt = Date.now() + 120_000;
+      while (Date.now() - lastChange < 20_000 && Date.now() < capAt) {
         const { rows } = await db.query<{ d: string }>(`SELECT count(*) AS d FROM timers WHERE status = 'delivered'`);
         const now = Number(rows[0]!.d);
         if (now !== delivered) lastChange = Date.now();
@@ -446,9 +452,6 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       }
     }
 
-    const { rows: times } = await db.query<{ late: number; sent: number }>(
-      `SELECT (extract(epoch FROM sent_at - send_at) * 1000)::float8 AS late, (extract(epoch FROM sent_at) * 1000)::float8 AS sent FROM timers WHERE sent_at IS NOT NULL`,
-    );
     const { rows: st } = await db.query<{ status: string; n: string }>('SELECT status::text AS status, count(*) AS n FROM timers GROUP BY 1 ORDER BY 1');
     const sentTimes = times.map((r) => r.sent);
     // What the provider saw: messages created (one per timer means no double send) and callback answers.
@@ -736,21 +739,30 @@ async function main(): Promise<void> {
 
     const dispatch: DispatchResult[] = [];
     const raw: RawResult[] = [];
+    // Memory first (short), then the baselines, then the dispatch rounds: the first concurrency,
+    // its sink variant, the other concurrencies. Each part's figures also go to stderr as soon as
+    // they exist, so a run cut short still leaves them.
+    const memory = flag('skip-memory') ? undefined : await memoryPart(privateRedis, N_MEMORY);
+    if (memory) log(`result memory ${JSON.stringify(memory)}`);
     if (!flag('skip-dispatch')) {
-      const rounds: DispatchRound[] = CONCURRENCIES.map((c) => ({ label: `C=${c}${ORGS > 1 ? `, ${ORGS} orgs` : ''}`, concurrency: c, dispatchers: DISPATCHERS, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const, orgs: ORGS, procs: 0 }));
-      if (SINK_ROUND) rounds.push({ ...rounds[0]!, label: `C=${rounds[0]!.concurrency}, callbacks to a sink`, callbacks: 'sink' });
-      if (PROCS > 0) rounds.push({ ...rounds[0]!, label: `C=${rounds[0]!.concurrency}, ${PROCS} dispatcher process(es)`, procs: PROCS });
-      for (const r of rounds) {
-        dispatch.push(await dispatchRound(privateRedis, r, N_DISPATCH));
-        const d = dispatch.at(-1)!;
-        log(`${r.label}: ${fmt(d.ratePerSec)} timers/s, lateness ${showLate(d.late)}; statuses ${JSON.stringify(d.statuses)}`);
-      }
       for (const c of [...new Set(CONCURRENCIES)]) {
         raw.push(await rawDispatch(privateRedis, c, N_DISPATCH));
         log(`raw BullMQ C=${c}: ${fmt(raw.at(-1)!.ratePerSec)} jobs/s, lateness ${showLate(raw.at(-1)!.late)}`);
       }
+      const base = { dispatchers: DISPATCHERS, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const, orgs: ORGS, procs: 0 };
+      const orgsLabel = ORGS > 1 ? `, ${ORGS} orgs` : '';
+      const [first, ...others] = CONCURRENCIES;
+      const rounds: DispatchRound[] = [{ ...base, label: `C=${first}${orgsLabel}`, concurrency: first! }];
+      if (SINK_ROUND) rounds.push({ ...rounds[0]!, label: `C=${first}${orgsLabel}, callbacks to a sink`, callbacks: 'sink' });
+      if (PROCS > 0) rounds.push({ ...rounds[0]!, label: `C=${first}${orgsLabel}, ${PROCS} dispatcher process(es)`, procs: PROCS });
+      for (const c of others) rounds.push({ ...base, label: `C=${c}${orgsLabel}`, concurrency: c });
+      for (const r of rounds) {
+        dispatch.push(await dispatchRound(privateRedis, r, N_DISPATCH));
+        const d = dispatch.at(-1)!;
+        log(`${r.label}: ${fmt(d.ratePerSec)} timers/s, lateness ${showLate(d.late)}; statuses ${JSON.stringify(d.statuses)}`);
+        log(`result dispatch ${JSON.stringify(d)}`);
+      }
     }
-    const memory = flag('skip-memory') ? undefined : await memoryPart(privateRedis, N_MEMORY);
 
     // ---- report ----
     console.log('| figure | engine | baseline (same run) |');
@@ -758,7 +770,8 @@ async function main(): Promise<void> {
     for (const d of dispatch) {
       const b = raw.find((r) => r.concurrency === d.round.concurrency);
       const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process(es) (workers/dispatcher.ts, own DB pool ${d.poolSize} each)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize}${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
-      console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} timers/s** (${fmt(d.spanMs / 1000, 1)} s) | raw BullMQ no-op jobs: ${b ? `${fmt(b.ratePerSec)} jobs/s` : '—'} |`);
+      const partial = d.sent < d.n ? `; only ${fmt(d.sent)} of ${fmt(d.n)} sent when the bench gave up` : '';
+    console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} timers/s** (${fmt(d.spanMs / 1000, 1)} s${partial}) | raw BullMQ no-op jobs: ${b ? `${fmt(b.ratePerSec)} jobs/s` : '—'} |`);
       console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | processedOn − due: ${b ? showLate(b.late) : '—'} |`);
       if (d.pickupLate.n > 0) console.log(`| … job pickup (processedOn − sendAt) / BullMQ due − sendAt (enqueue skew) | ${showLate(d.pickupLate)} / max ${fmt(d.enqueueSkew.max)} ms | — |`);
       console.log(`| … pump, scheduled → queued (first tick) | ${fmt(d.n)} in ${fmt(d.pumpMs)} ms (${fmt(d.n / (d.pumpMs / 1000))} /s)${d.pumpQueuedBeforeDue ? '' : ' — finished AFTER the due instant'} | — |`);
@@ -783,7 +796,7 @@ async function main(): Promise<void> {
           .join('; ');
         console.log(`${d.round.label}: job outcomes ${JSON.stringify(d.outcomes)}${d.reAdded ? ` (${d.reAdded} jobs re-added by the reconciler after completing: 'stale')` : ''}; final statuses ${JSON.stringify(d.statuses)}`);
         console.log(`  provider: ${fmt(d.providerMessages)} messages created for ${fmt(d.n)} timers (${d.providerReplays} idempotent replays); status callbacks answered ${JSON.stringify(d.callbackAnswers)}`);
-      if (d.failedJobs) console.log(`  ${d.failedJobs} failed attempts (retried by BullMQ): ${JSON.stringify(d.failureMessages)}`);
+        if (d.failedJobs) console.log(`  ${d.failedJobs} failed attempts (retried by BullMQ): ${JSON.stringify(d.failureMessages)}`);
         console.log(`  Postgres backends of the engine, mean per 200 ms sample while dispatching: ${states}`);
       }
     }

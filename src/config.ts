@@ -84,6 +84,8 @@ export const EnvSchema = z
     /** A queued timer this late with no live job is re-enqueued by the reconciler. */
     OVERDUE_GRACE: Duration.default(30_000),
     DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+    /** Campaign chunks a planner process plans at once. */
+    PLAN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     JOURNEY_TTL: Duration.default(30 * 86_400_000),
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -132,6 +134,7 @@ export interface Config {
   jobLockMs: number;
   overdueGraceMs: number;
   dispatchConcurrency: number;
+  planConcurrency: number;
   journeyTtlMs: number;
   bodyLimit: string;
   logLevel: Env['LOG_LEVEL'];
@@ -178,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobLockMs: e.JOB_LOCK,
     overdueGraceMs: e.OVERDUE_GRACE,
     dispatchConcurrency: e.DISPATCH_CONCURRENCY,
+    planConcurrency: e.PLAN_CONCURRENCY,
     journeyTtlMs: e.JOURNEY_TTL,
     bodyLimit: e.BODY_LIMIT,
     logLevel: e.LOG_LEVEL,

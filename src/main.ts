@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole engine in one process, for the quick start — migrations, the API, the
- * pump, a dispatcher and the reconciler. With no Twilio credentials configured, the Twilio
+ * pump, a dispatcher, the reconciler and a campaign planner. With no Twilio credentials configured, the Twilio
  * emulator is mounted under /_emulator on the API's own port and the engine sends through it.
  */
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,7 @@ import { createEmulatorRouter } from './adapters/twilio/emulator.ts';
 import { createApp } from './api/app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './adapters/log.ts';
-import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startDispatcher, startPump, startReconciler } from './runtime.ts';
+import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startPump, startReconciler } from './runtime.ts';
 import { bootOrExit } from './boot.ts';
 
 process.env.TZ = 'UTC';
@@ -35,12 +35,14 @@ await bootOrExit(async () => {
   });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt)];
+  // Streamed uploads (contact imports, campaign audiences of up to 1,000,000 rows) outlast Node's 300 s default.
+  server.requestTimeout = 30 * 60_000;
+  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt), startCampaignPlanner(rt)];
   onSignals({ rt, server, parts: [...parts, ...(emulator ? [{ stop: async () => emulator.emulator.dispose() }] : [])] });
 
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  log.info({ url, emulator: emulator ? `${url}/_emulator` : null }, 'tcpa engine up: API, pump, dispatcher, reconciler');
+  log.info({ url, emulator: emulator ? `${url}/_emulator` : null }, 'tcpa engine up: API, pump, dispatcher, reconciler, campaign planner');
   process.stderr.write(quickStart(url, Boolean(emulator)));
 });
 

@@ -9,15 +9,20 @@ import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AuditLog } from './adapters/audit/audit-log.ts';
-import { loadCalendarSet } from './adapters/calendars/fs-loader.ts';
 import { createPrisma, type Db } from './adapters/db/client.ts';
 import { migrate } from './adapters/db/migrate.ts';
 import { createLogger, type Logger } from './adapters/log.ts';
 import { LeaderLoop } from './adapters/queue/leader-loop.ts';
-import { BullTimerQueue, createCatalogWorker, redisConnection, RedisQueueMarker } from './adapters/queue/timer-queue.ts';
+import { RedisSendRate } from './adapters/queue/send-rate.ts';
+import { BullCampaignQueue } from './adapters/queue/campaign-queue.ts';
+import { CAMPAIGNS_QUEUE } from './adapters/queue/catalog.ts';
+import { CampaignService } from './app/campaigns/campaign-service.ts';
+import { planChunk } from './app/campaigns/plan-chunk.ts';
+import { BullTimerQueue, createCatalogWorker, parkJob, redisConnection, RedisQueueMarker } from './adapters/queue/timer-queue.ts';
 import { TwilioSender, type SenderCredentials } from './adapters/twilio/sender.ts';
 import { systemClock, type Clock } from './app/ports.ts';
 import type { EngineContext } from './app/timers/context.ts';
+import { loadCalendars, recordCalendarsAtBoot } from './app/calendar-versions.ts';
 import { Dispatcher } from './app/timers/dispatch.ts';
 import { Pump } from './app/timers/pump.ts';
 import { Reconciler } from './app/timers/reconcile.ts';
@@ -60,13 +65,17 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
   const prisma = createPrisma(config.databaseUrl, { maxConnections: config.databasePoolSize });
   const redis = redisConnection(config.redisUrl, 'producer');
   const queue = new BullTimerQueue(redis, config.queuePrefix);
+  const campaignQueue = new BullCampaignQueue(redis, config.queuePrefix);
   const ctx: EngineContext = {
     prisma,
     audit: new AuditLog(prisma),
     queue,
+    campaignQueue,
     sender: new TwilioSender({ prisma, defaultSender: sender, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }),
+    // On the fail-fast connection: the dispatcher reserves while holding a contact's lock; Redis down → the job retries.
+    sendRate: new RedisSendRate(redis, config.queuePrefix),
     calendars: (() => {
-      const set = config.calendarsDir ? loadCalendarSet(config.calendarsDir) : loadCalendarSet();
+      const set = config.calendarsDir ? loadCalendars(config.calendarsDir) : loadCalendars();
       return () => set;
     })(),
     clock: opts.clock ?? systemClock,
@@ -80,6 +89,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     },
     workerId: newWorkerId(),
   };
+  recordCalendarsAtBoot(ctx); // calendar_versions: the loaded set, for replays under the version in force
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -91,6 +101,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     close: () =>
       (closing ??= (async () => {
         await queue.close().catch(() => undefined);
+        await campaignQueue.close().catch(() => undefined);
         redis.disconnect();
         await prisma.disconnect();
       })()),
@@ -130,7 +141,16 @@ export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchCon
   const dispatcher = new Dispatcher(rt.ctx);
   const conn = redisConnection(rt.config.redisUrl, 'worker');
   const worker = createCatalogWorker(
-    { 'timer.fire': (p, job) => dispatcher.fire(p.timerId, p.sendAt, job) },
+    {
+      'timer.fire': (p, job) =>
+        dispatcher.fire(p.timerId, p.sendAt, {
+          attempt: job.attempt,
+          maxAttempts: job.maxAttempts,
+          ...(p.rate ? { rate: p.rate } : {}),
+          // A send waiting for its send-rate slot: the job is parked until then, with the slot in its data.
+          park: (rate, delayMs) => parkJob('timer.fire', job, { ...p, rate }, delayMs),
+        }),
+    },
     { connection: conn, prefix: rt.config.queuePrefix, concurrency, lockDurationMs: rt.config.jobLockMs },
   );
   worker.on('failed', (job, err) => rt.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'timer job failed'));
@@ -139,6 +159,44 @@ export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchCon
     worker,
     // close() lets active jobs finish (each ends with its timer sent, retried or released).
     stop: async () => { await worker.close(); conn.disconnect(); },
+  };
+}
+
+/** How often the planners look for chunks whose job Redis lost (one planner at a time, a Redis lease). */
+const CAMPAIGN_SWEEP_MS = 30_000;
+
+/**
+ * A campaign planner: any number may run; chunks are planned in parallel across them (each chunk
+ * in one transaction, idempotent: src/app/campaigns/plan-chunk.ts). A chunk whose job runs out of
+ * attempts fails its campaign. One of them at a time also re-adds the jobs of chunks that Redis lost.
+ */
+export function startCampaignPlanner(rt: Runtime, concurrency = rt.config.planConcurrency): Stoppable & { worker: Worker } {
+  const campaigns = new CampaignService(rt.ctx);
+  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const worker = createCatalogWorker(
+    { 'campaign.plan_chunk': (p) => planChunk(rt.ctx, p.campaignId, p.seq) },
+    // A planner killed mid-chunk leaves its job stalled; planning again is safe, so allow it more than once.
+    { queue: CAMPAIGNS_QUEUE, connection: conn, prefix: rt.config.queuePrefix, concurrency, lockDurationMs: rt.config.jobLockMs, maxStalledCount: 10 },
+  );
+  worker.on('failed', (job, err) => {
+    rt.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'campaign chunk job failed');
+    const campaignId = (job?.data as { campaignId?: string } | undefined)?.campaignId;
+    if (job && campaignId && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      void campaigns.markFailed(campaignId, err.message).catch((e: Error) => rt.log.error({ campaignId, err: e.message }, 'could not mark the campaign failed'));
+    }
+  });
+  void worker.run().catch((err: Error) => rt.log.error({ err: err.message }, 'planner stopped'));
+  const sweepConn = redisConnection(rt.config.redisUrl, 'worker');
+  const sweep = new LeaderLoop({ redis: sweepConn, key: `${rt.config.queuePrefix}:tcpa:leader:campaign-sweep`, intervalMs: CAMPAIGN_SWEEP_MS, task: () => campaigns.sweep(), log: rt.log, name: 'campaign-sweep' });
+  sweep.start();
+  return {
+    worker,
+    stop: async () => {
+      await sweep.stop();
+      await worker.close();
+      conn.disconnect();
+      sweepConn.disconnect();
+    },
   };
 }
 

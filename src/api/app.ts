@@ -17,6 +17,7 @@ import { errorHandler, notFoundRoute } from './errors.ts';
 import { parseQuery } from './validate.ts';
 import { mountRoutes, type RouteSpec } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { auditorRoutes } from './routes/auditor.ts';
 import { orgRoutes } from './routes/org.ts';
 import { timerRoutes } from './routes/timers.ts';
 import { suppressionRoutes } from './routes/suppressions.ts';
@@ -25,6 +26,8 @@ import { keyRoutes } from './routes/keys.ts';
 import { journeyRoutes } from './routes/journeys.ts';
 import { consentRoutes } from './routes/consents.ts';
 import { killSwitchRoutes } from './routes/kill-switches.ts';
+import { contactRoutes } from './routes/contacts.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
 import { buildOpenApi, docsRouter } from './openapi.ts';
 import { rateLimit } from './rate-limit.ts';
 import { loadOrgSettings } from '../app/org-settings.ts';
@@ -49,8 +52,8 @@ export interface AppOptions {
 /** Every API-key route of the service, declared (see route.ts); the OpenAPI document and the authorization test read this list. */
 export function apiRoutes(opts: Pick<AppOptions, 'ctx' | 'secretKey'>): RouteSpec[] {
   const { ctx } = opts;
-  return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...orgRoutes(ctx, opts.secretKey), ...suppressionRoutes(ctx), ...keyRoutes(ctx),
-    ...journeyRoutes(ctx), ...consentRoutes(ctx), ...killSwitchRoutes(ctx),
+  return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...auditorRoutes(ctx), ...orgRoutes(ctx, opts.secretKey), ...suppressionRoutes(ctx), ...keyRoutes(ctx),
+    ...journeyRoutes(ctx), ...consentRoutes(ctx), ...killSwitchRoutes(ctx), ...contactRoutes(ctx), ...campaignRoutes(ctx),
   ];
 }
 

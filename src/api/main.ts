@@ -12,6 +12,8 @@ await bootOrExit(async () => {
   const app = createApp({ ctx: rt.ctx, redis: rt.redis, log: rt.log, bodyLimit: config.bodyLimit, queuePrefix: config.queuePrefix, ...(config.secretKey ? { secretKey: config.secretKey } : {}), ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}) });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  // Streamed uploads (contact imports, campaign audiences of up to 1,000,000 rows) outlast Node's 300 s default.
+  server.requestTimeout = 30 * 60_000;
   rt.log.info({ port: config.port }, 'api listening');
   onSignals({ rt, server, parts: [] });
 });

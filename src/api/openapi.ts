@@ -272,6 +272,7 @@ function apiRouteConfig(r: RouteSpec): RouteConfig {
       ...(r.body
         ? { body: { required: !bodyOptional, content: { 'application/json': { schema: r.body, ...(r.example === undefined ? {} : { example: r.example }) } } } }
         : {}),
+      ...(r.rawBody ? { body: { required: true, content: Object.fromEntries(r.rawBody.contentTypes.map((t) => [t, { schema: z.string() }])) } } : {}),
     },
     responses: { [String(r.response.status)]: success, ...statusResponses([...GENERIC_API_ERRORS, ...(r.errors ?? [])]) },
   };

@@ -48,6 +48,11 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   response: { status: number; description: string; schema?: z.ZodType; example?: unknown };
   /** Error statuses the route may answer besides the generic ones (400/401/403/429/503). */
   errors?: readonly number[];
+  /**
+   * A non-JSON body the handler reads itself from `req` as a stream (e.g. a CSV import): documented
+   * only. Such a route declares no `body`, so no JSON parser is mounted and the stream is untouched.
+   */
+  rawBody?: { contentTypes: readonly string[] };
   /** Body size limit for this route (e.g. bulk imports); default the deployment's BODY_LIMIT. */
   bodyLimit?: string;
   /** A request body that must validate against `body` (checked by a test). */
@@ -89,6 +94,7 @@ export function mountRoutes(routes: readonly RouteSpec[], opts: MountOptions): R
           res,
         };
         const out = await r.handler(input);
+        if (res.headersSent) return; // the handler streamed its own answer (e.g. an export)
         if (out instanceof Reply) {
           for (const [k, v] of Object.entries(out.headers)) res.setHeader(k, v);
           res.status(out.status);

@@ -1,7 +1,7 @@
 /**
  * Per-org settings (orgs.settings JSON), validated with defaults: consent policy, journey TTL,
- * opt-out confirmation, the org's own calendar layer (stricter hours, caps, closed dates) and its
- * API rate limit.
+ * opt-out confirmation, the org's own calendar layer (stricter hours, caps, closed dates), its
+ * API rate limit and its outbound send rate.
  */
 import { z } from 'zod';
 import { OrgCalendarSchema, type OrgCalendar } from '../domain/calendar/schema.ts';
@@ -9,6 +9,21 @@ import type { Prisma, PrismaClient } from '../adapters/db/client.ts';
 import type { EngineContext, Tx } from './timers/context.ts';
 
 export const DEFAULT_CONFIRMATION = 'You are unsubscribed and will get no more messages from us. Reply START to resubscribe.';
+
+/**
+ * Outbound sends per second (README "Throughput and smoothing"). `perSecond` bounds the whole org;
+ * `perSenderPerSecond` each sending number or messaging service. The default of 1 is Twilio's
+ * documented rate for a US long code (1 message segment per second; registered 10DLC numbers and
+ * toll-free numbers may get more, short codes 100): raise it to what the org's sender is provisioned
+ * for — for a messaging service, the sum over its numbers.
+ */
+export const SendRateSchema = z
+  .object({
+    perSecond: z.number().positive().max(10_000).default(30),
+    perSenderPerSecond: z.number().positive().max(10_000).default(1),
+  })
+  .strict();
+export const DEFAULT_SEND_RATE = { perSecond: 30, perSenderPerSecond: 1 } as const;
 
 export const OrgSettingsSchema = z
   .object({
@@ -25,10 +40,21 @@ export const OrgSettingsSchema = z
     calendar: OrgCalendarSchema.optional(),
     /** API requests per minute per key. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).default(600),
+    /** Outbound sends per second, org-wide and per sender (the dispatcher spreads sends to fit). */
+    sendRate: SendRateSchema.default({ ...DEFAULT_SEND_RATE }),
   })
   .strict();
 export type OrgSettings = z.infer<typeof OrgSettingsSchema>;
-export const OrgSettingsPatch = OrgSettingsSchema.partial().strict();
+type Shape = typeof OrgSettingsSchema.shape;
+type PatchShape = { [K in keyof Shape]: z.ZodOptional<Shape[K] extends z.ZodDefault<infer Inner> ? Inner : Shape[K]> };
+/**
+ * A PATCH names only what it changes. zod's `.partial()` keeps `.default()`s, which would fill every
+ * unnamed setting with its default and so reset it on merge; here the top-level defaults are dropped.
+ * An object setting (`calendar`, `sendRate`) is replaced as a whole.
+ */
+export const OrgSettingsPatch = z
+  .object(Object.fromEntries(Object.entries(OrgSettingsSchema.shape).map(([k, s]) => [k, (s instanceof z.ZodDefault ? s.unwrap() : s).optional()])) as unknown as PatchShape)
+  .strict();
 
 const cache = new WeakMap<object, Map<string, { at: number; settings: OrgSettings }>>();
 const CACHE_MS = 5_000;

@@ -86,6 +86,37 @@ export interface SenderPort {
   webhookToken(orgId: string): Promise<string>;
   /** Drops anything cached about the org's credentials (after they change). */
   forget?(orgId: string): void;
+  /**
+   * The sender the org's sends on `channel` go out from (a number or a messaging service id),
+   * for per-sender send rates; null when unknown.
+   */
+  senderOf?(orgId: string, channel: Channel): Promise<string | null>;
+}
+
+/** One send-rate reservation: the org's bucket and, when known, its sender's. */
+export interface SendRateRequest {
+  orgId: string;
+  /** null: the sender is unknown; only the org's rate applies. */
+  sender: string | null;
+  perSecond: number;
+  perSenderPerSecond: number;
+  /** The engine's clock, UTC ms. */
+  now: number;
+}
+
+/**
+ * Send-rate smoothing across every dispatcher process: each call reserves the next free slot
+ * (≥ now) in the org's and the sender's rate and returns it (UTC ms). A reserved slot that goes
+ * unused (the timer is cancelled, moved or lost the race) is simply skipped; there is no give-back.
+ */
+export interface SendRatePort {
+  reserve(req: SendRateRequest): Promise<number>;
+}
+
+/** Campaign planning jobs (one per chunk of a campaign's audience; src/app/campaigns). */
+export interface CampaignQueuePort {
+  /** Adds one job per chunk; a chunk whose job already exists is not added twice. */
+  enqueueChunks(campaignId: string, seqs: readonly number[]): Promise<void>;
 }
 
 /** Minimal structured logger (pino's shape). */

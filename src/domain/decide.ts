@@ -53,7 +53,9 @@ export type ReasonCode =
   | 'CANCELLED_BY_REQUEST'
   | 'PROVIDER_REJECTED'
   | 'PROVIDER_UNSUBSCRIBED'
-  | 'NO_CONSENT';
+  | 'NO_CONSENT'
+  // The org's send rate has no free slot left before the recipient's window closes (dispatcher smoothing).
+  | 'RATE_LIMITED_PAST_WINDOW';
 
 export interface Reason {
   readonly code: ReasonCode;

@@ -7,6 +7,7 @@ import type { CalendarSet } from './calendar/compile.ts';
 import type { Channel, Purpose } from './calendar/schema.ts';
 import { decide, reason, type BlackoutPeriod, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
 import type { Location } from './location/resolve.ts';
+import { formatUtc } from './time.ts';
 
 export const TIMER_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', 'suppressed', 'unknown'] as const;
 export type TimerStatus = (typeof TIMER_STATUSES)[number];
@@ -182,4 +183,47 @@ export const MAX_VALIDITY_SECONDS = 14_400;
 /** Seconds a provider may hold an SMS so that it can never leave the queue after `windowEnd`. */
 export function validitySeconds(now: number, windowEnd: number): number {
   return Math.min(MAX_VALIDITY_SECONDS, Math.max(1, Math.floor((windowEnd - now) / 1000)));
+}
+
+/** A send-rate slot this close to now (ms) is "now": not worth parking a job for. */
+export const RATE_SLOT_TOLERANCE_MS = 25;
+/**
+ * A send delayed by the send rate must still leave this much of its window (ms): the minimum time
+ * we give a provider to deliver an SMS (its ValidityPeriod, see `validitySeconds`), and slack for a
+ * dispatcher that fires the parked job a little late.
+ */
+export const RATE_WINDOW_MARGIN_MS = 60_000;
+
+/** Where a reserved send-rate slot leaves a send that the calendars allow now. */
+export type SlotFit =
+  | { readonly kind: 'now' }
+  | { readonly kind: 'wait'; readonly until: number }
+  /** The slot falls too close to or after the window's end: the fire-time policy applies. */
+  | { readonly kind: 'next_slot' | 'cancel'; readonly reason: Reason };
+
+/**
+ * Smoothing: a send allowed now whose rate slot is `slot` goes now (the slot has come), waits for
+ * the slot (it falls at least `marginMs` before `windowEnd`), or cannot fit in this window and
+ * follows the fire-time policy (`next_slot`: the next window; otherwise cancel).
+ */
+export function fitSlot(slot: number, now: number, windowEnd: number, policy: Policy, opts: { toleranceMs?: number; marginMs?: number } = {}): SlotFit {
+  const tolerance = opts.toleranceMs ?? RATE_SLOT_TOLERANCE_MS;
+  const margin = opts.marginMs ?? RATE_WINDOW_MARGIN_MS;
+  if (slot <= now + tolerance) return { kind: 'now' };
+  if (slot <= windowEnd - margin) return { kind: 'wait', until: slot };
+  const why = reason(
+    'RATE_LIMITED_PAST_WINDOW',
+    `the send rate's next free slot (${formatUtc(slot)}) is not at least ${Math.round(margin / 1000)} s before the allowed window closes (${formatUtc(windowEnd)})`,
+  );
+  return { kind: firePolicy(policy) === 'next_slot' ? 'next_slot' : 'cancel', reason: why };
+}
+
+/**
+ * Where a `next_slot` send that the send rate pushed out of its window goes: the timer judged at
+ * the window's end (the next opening, or a cancellation if it has none in reach); a "send" right
+ * at that instant is a move too.
+ */
+export function judgeAfterWindow(set: CalendarSet, input: DecideInput, state: ContactState, windowEnd: number): Verdict {
+  const v = judgeTimer(set, { ...input, at: windowEnd, now: windowEnd }, state, 'fire');
+  return v.kind === 'send' ? { kind: 'reschedule', sendAt: v.sendAt, decision: v.decision } : v;
 }

@@ -14,23 +14,25 @@ import { createLogger } from '../../src/adapters/log.ts';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../src/adapters/twilio/emulator-main.ts';
 import { createApp } from '../../src/api/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { createRuntime, startDispatcher, startPump, startReconciler, type Runtime, type Stoppable } from '../../src/runtime.ts';
+import { createRuntime, startCampaignPlanner, startDispatcher, startPump, startReconciler, type Runtime, type Stoppable } from '../../src/runtime.ts';
 import { freshDatabase } from './db.ts';
 
 export const REDIS_URL = process.env['TEST_REDIS_URL'] || 'redis://127.0.0.1:6379';
 
-export type Part = 'pump' | 'dispatcher' | 'reconciler';
+export type Part = 'pump' | 'dispatcher' | 'reconciler' | 'planner';
 
 export interface EngineOptions {
   /** Extra environment for loadConfig (e.g. HORIZON, LEASE). TCPA_SECRET_KEY is a fresh random key unless given. */
   env?: Record<string, string>;
-  /** Which background parts run in process. Default all three. */
+  /** Which background parts run in process. Default pump, dispatcher and reconciler (add 'planner' for campaigns). */
   parts?: Part[];
   emulator?: Omit<StartEmulatorOptions, 'port'>;
   /** Initial clock offset (ms) added to the real clock. */
   clockOffsetMs?: number;
   /** The test org's API rate limit per key (org setting rateLimitPerMinute). Default 1,000,000. */
   rateLimitPerMinute?: number;
+  /** The test org's outbound send rate (org setting sendRate). Default far above any test's pace; smoothing.test.ts lowers it. */
+  sendRate?: { perSecond: number; perSenderPerSecond: number };
   /** Database URL to use instead of a fresh one (the Postgres-outage test routes it through a proxy). */
   databaseUrl?: (freshUrl: string) => Promise<string> | string;
   redisUrl?: string;
@@ -91,11 +93,14 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
   server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, queuePrefix: prefix, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
   const { orgId, key } = await createApiKey(rt.prisma, { orgName: `org-${prefix}`, role: 'admin' });
   // Tests poll the API with this one key: a per-key rate limit far above any test's pace (rate-limit.test.ts lowers it).
-  await rt.prisma.org.update({ where: { id: orgId }, data: { settings: { rateLimitPerMinute: opts.rateLimitPerMinute ?? 1_000_000 } } });
+  await rt.prisma.org.update({
+    where: { id: orgId },
+    data: { settings: { rateLimitPerMinute: opts.rateLimitPerMinute ?? 1_000_000, sendRate: opts.sendRate ?? { perSecond: 10_000, perSenderPerSecond: 10_000 } } },
+  });
 
   const running: Stoppable[] = [];
   const start = (part: Part): Stoppable => {
-    const s = part === 'pump' ? startPump(rt) : part === 'dispatcher' ? startDispatcher(rt) : startReconciler(rt);
+    const s = part === 'pump' ? startPump(rt) : part === 'dispatcher' ? startDispatcher(rt) : part === 'planner' ? startCampaignPlanner(rt) : startReconciler(rt);
     running.push(s);
     return s;
   };

@@ -131,6 +131,7 @@ describe('every route is documented', () => {
         expect(q.sort()).toEqual(Object.keys((r.query as unknown as { shape: object }).shape).sort());
       }
       if (r.body) expect(op.requestBody.content['application/json'].schema).toBeDefined();
+      else if (r.rawBody) expect(Object.keys(op.requestBody.content).sort()).toEqual([...r.rawBody.contentTypes].sort());
       else expect(op.requestBody).toBeUndefined();
     }
   });

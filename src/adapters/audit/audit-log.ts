@@ -6,10 +6,17 @@
  * elsewhere, which only take FOR KEY SHARE), reads the chain head, links the batch onto it and
  * inserts it with one createMany. The unique (org_id, seq) index is the last line of defence.
  *
- * `verify` streams an org's entries in seq order (keyset pages) through a ChainVerifier.
+ * `verify` streams an org's entries in seq order through the chain verifier: keyset pages of raw
+ * SQL over the client's pg pool (chain-reader.ts); a long chain is cut into seq ranges verified by
+ * worker threads in parallel, each over its own connection, and the segments are joined into the
+ * result one sequential pass would give. (A client without a pg pool falls back to Prisma pages.)
  */
-import { ChainVerifier, entryHash, GENESIS_HASH, type ChainResult } from '../../domain/audit/chain.ts';
-import { Prisma, type PrismaClient } from '../db/client.ts';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type pg from 'pg';
+import { ChainVerifier, entryHash, GENESIS_HASH, joinSegments, type ChainResult, type ChainSegment } from '../../domain/audit/chain.ts';
+import { pgPoolOf, Prisma, type PrismaClient } from '../db/client.ts';
+import { maxSeq, verifyRange } from './chain-reader.ts';
 
 /** One entry as the caller supplies it; seq and hashes are assigned by `append`. */
 export interface AuditInput {
@@ -36,6 +43,12 @@ export interface AppendedEntry {
 export interface AuditLogOptions {
   /** Rows per page in `verify`. Default 5000. */
   pageSize?: number;
+  /** Raw reads for `verify` (default: the pool under a client made by createPrisma). */
+  pool?: pg.Pool;
+  /** Worker threads for a long chain. Default min(4, available cores); 1 = verify in process. */
+  verifyWorkers?: number;
+  /** Chains shorter than this are verified in process (a worker costs its start-up). Default 200,000. */
+  parallelFrom?: number;
   /** Interactive transaction timeout for `append` (ms), including the wait for the chain lock. Default 30000. */
   transactionTimeoutMs?: number;
   /** Max wait for a connection to start the transaction (ms). Default 10000. */
@@ -68,6 +81,10 @@ function normaliseDate(d: Date): Date {
 export class AuditLog {
   private readonly pageSize: number;
   private readonly txOptions: { timeout: number; maxWait: number };
+  /** The pg pool raw reads go through (undefined: Prisma only). */
+  readonly pool: pg.Pool | undefined;
+  private readonly verifyWorkers: number;
+  private readonly parallelFrom: number;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -75,6 +92,9 @@ export class AuditLog {
   ) {
     this.pageSize = opts.pageSize ?? 5000;
     this.txOptions = { timeout: opts.transactionTimeoutMs ?? 30_000, maxWait: opts.maxWaitMs ?? 10_000 };
+    this.pool = opts.pool ?? pgPoolOf(prisma);
+    this.verifyWorkers = Math.max(1, Math.floor(opts.verifyWorkers ?? Math.min(4, availableParallelism())));
+    this.parallelFrom = opts.parallelFrom ?? 200_000;
   }
 
   /**
@@ -100,11 +120,12 @@ export class AuditLog {
     let seq = head?.seq ?? 0;
     let prevHash = head?.hash ?? GENESIS_HASH;
 
-    const rows: Prisma.AuditEntryCreateManyInput[] = [];
+    const rows: Array<{ core: Omit<Prisma.AuditEntryCreateManyInput, 'data'>; dataJson: string }> = [];
     const out: AppendedEntry[] = [];
     for (const input of entries) {
       seq += 1;
       const data = normaliseData(input.data);
+      const dataJson = JSON.stringify(data);
       const createdAt = normaliseDate(input.createdAt);
       const core = {
         orgId,
@@ -120,21 +141,85 @@ export class AuditLog {
         createdAt,
       };
       const hash = entryHash(prevHash, core);
-      rows.push({
-        ...core,
-        data: data === null ? Prisma.JsonNull : (data as Prisma.InputJsonValue),
-        prevHash,
-        hash,
-      });
+      rows.push({ core: { ...core, prevHash, hash }, dataJson });
       out.push({ seq, prevHash, hash });
       prevHash = hash;
     }
-    await tx.auditEntry.createMany({ data: rows });
+    // One multi-row INSERT from arrays: what was hashed is what is stored (data as its JSON text,
+    // which is the JSON of the normalised value), and far cheaper than createMany for big batches.
+    const col = <T>(f: (r: (typeof rows)[number]['core']) => T): T[] => rows.map((r) => f(r.core));
+    await tx.$executeRaw`
+      INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
+      SELECT ${orgId}::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
+             ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
+      FROM unnest(${col((c) => c.seq)}::int[], ${col((c) => c.timerId ?? null)}::uuid[], ${col((c) => c.contactId ?? null)}::uuid[],
+                  ${col((c) => c.journeyId ?? null)}::uuid[], ${col((c) => c.campaignId ?? null)}::uuid[], ${col((c) => c.action)}::text[],
+                  ${col((c) => c.decision ?? null)}::text[], ${col((c) => JSON.stringify(c.reasonCodes ?? []))}::text[], ${rows.map((r) => r.dataJson)}::text[],
+                  ${col((c) => c.prevHash)}::text[], ${col((c) => c.hash)}::text[], ${col((c) => (c.createdAt as Date).toISOString())}::text[])
+        AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
     return out;
   }
 
-  /** Verifies the org's whole chain from genesis, reading `pageSize` rows at a time. */
+  /** Verifies the org's whole chain from genesis (the entries there are when it starts). */
   async verify(orgId: string): Promise<ChainResult> {
+    const pool = this.pool;
+    if (!pool) return this.verifyWithPrisma(orgId);
+    const max = await maxSeq(pool, orgId);
+    if (max === null || max < 1) return { ok: true, count: 0, lastHash: GENESIS_HASH, lastSeq: 0 };
+    const connectionString = pool.options.connectionString;
+    const n = max >= this.parallelFrom && connectionString ? Math.min(this.verifyWorkers, Math.ceil(max / this.pageSize)) : 1;
+    if (n <= 1) return joinSegments([await verifyRange(pool, orgId, 1, max, this.pageSize)]);
+
+    // Cut [1, max] into n ranges, one worker thread each; a range whose worker cannot run is verified here.
+    const bounds = Array.from({ length: n }, (_, i) => ({ from: Math.floor((max * i) / n) + 1, to: Math.floor((max * (i + 1)) / n) }));
+    const workers: Array<Worker | undefined> = [];
+    const segments = bounds.map((b, i) =>
+      this.verifyInWorker(connectionString!, orgId, b.from, b.to, (w) => (workers[i] = w))
+        .catch(() => verifyRange(pool, orgId, b.from, b.to, this.pageSize))
+        .then((seg) => {
+          // Once a range is broken, the ranges after it cannot change the answer: stop them.
+          if (seg && !seg.result.ok) for (let j = i + 1; j < n; j++) void workers[j]?.terminate();
+          return seg;
+        }),
+    );
+    const done: ChainSegment[] = [];
+    for (const p of segments) {
+      const seg = await p;
+      if (!seg) break; // stopped because an earlier range broke
+      done.push(seg);
+      if (!seg.result.ok) break;
+    }
+    // Let the stopped workers finish exiting before answering.
+    await Promise.allSettled(segments);
+    return joinSegments(done);
+  }
+
+  /** Verifies one range in a worker thread; resolves null if the worker was terminated. */
+  private verifyInWorker(connectionString: string, orgId: string, fromSeq: number, toSeq: number, started: (w: Worker) => void): Promise<ChainSegment | null> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./verify-worker.mjs', import.meta.url), { workerData: { connectionString, orgId, fromSeq, toSeq, pageSize: this.pageSize } });
+      started(worker);
+      let answered = false;
+      worker.once('message', (m: { ok: true; segment: ChainSegment } | { ok: false; error: string }) => {
+        answered = true;
+        if (m.ok) resolve(m.segment);
+        else reject(new Error(m.error));
+      });
+      worker.once('error', (err) => {
+        answered = true;
+        reject(err);
+      });
+      worker.once('exit', (code) => {
+        if (!answered) {
+          if (code === 1) resolve(null); // terminate()
+          else reject(new Error(`verify worker exited with code ${code}`));
+        }
+      });
+    });
+  }
+
+  /** The same verification through Prisma pages (clients without a pg pool). */
+  private async verifyWithPrisma(orgId: string): Promise<ChainResult> {
     const verifier = new ChainVerifier();
     let after = 0;
     for (;;) {

@@ -7,10 +7,10 @@
  * so an API call never hangs on a dead Redis — the timer is safe in Postgres anyway and the pump
  * retries.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { QueuedTimer, TimerQueuePort } from '../../app/ports.ts';
-import { JOB_CATALOG, TIMERS_QUEUE, isJobName, parsePayload, timerJobId, type JobProcessors } from './catalog.ts';
+import { JOB_CATALOG, TIMERS_QUEUE, isJobName, parsePayload, timerJobId, type JobContext, type JobName, type JobPayload, type QueueName, type QueueProcessors } from './catalog.ts';
 
 export function redisConnection(url: string, role: 'worker' | 'producer'): Redis {
   const conn = new Redis(url, role === 'worker' ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
@@ -69,20 +69,26 @@ export interface CatalogWorkerOptions {
   concurrency: number;
   /** Lock duration of an active job (BullMQ renews it while the processor runs). */
   lockDurationMs?: number;
+  /** How many times a job may be found stalled (its worker died) before it fails. Default BullMQ's (1). */
+  maxStalledCount?: number;
 }
 
 /**
- * A Worker on the timers queue routing by job name to `processors`. A job whose name or payload
- * is not in the catalog fails at once (UnrecoverableError): retrying cannot fix it.
+ * A Worker on one queue of the catalog (default the timers queue) routing by job name to
+ * `processors`. A job whose name or payload is not in the catalog, or that belongs to another
+ * queue, fails at once (UnrecoverableError): retrying cannot fix it.
  */
-export function createCatalogWorker(processors: JobProcessors, opts: CatalogWorkerOptions): Worker {
+export function createCatalogWorker<Q extends QueueName = typeof TIMERS_QUEUE>(processors: QueueProcessors<Q>, opts: CatalogWorkerOptions & { queue?: Q }): Worker {
+  const handlers = processors as unknown as Partial<Record<JobName, (payload: unknown, ctx: JobContext) => Promise<unknown>>>;
   const worker = new Worker(
-    TIMERS_QUEUE,
-    async (job: Job) => {
+    opts.queue ?? TIMERS_QUEUE,
+    async (job: Job, token?: string) => {
       if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job name ${job.name}`);
+      const handler = handlers[job.name];
+      if (!handler) throw new UnrecoverableError(`job ${job.name} does not belong on this queue`);
       const parsed = JOB_CATALOG[job.name].schema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid payload for ${job.name}`);
-      return processors[job.name](parsed.data, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 });
+      return handler(parsed.data, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, job, token });
     },
     {
       connection: opts.connection,
@@ -91,11 +97,23 @@ export function createCatalogWorker(processors: JobProcessors, opts: CatalogWork
       lockDuration: opts.lockDurationMs ?? 30_000,
       // Check for stalled jobs (their worker died) as often as a lock can expire.
       stalledInterval: opts.lockDurationMs ?? 30_000,
+      ...(opts.maxStalledCount === undefined ? {} : { maxStalledCount: opts.maxStalledCount }),
       autorun: false,
     },
   );
   worker.on('error', () => {});
   return worker;
+}
+
+/**
+ * Parks the running job for `delayMs` with new data (BullMQ's "process step jobs" pattern): no
+ * worker waits meanwhile, the job keeps its id, and the wait does not count as an attempt. Always
+ * throws the DelayedError the processor must end with.
+ */
+export async function parkJob<N extends JobName>(name: N, ctx: JobContext, data: JobPayload<N>, delayMs: number): Promise<never> {
+  await ctx.job.updateData(parsePayload(name, data));
+  await ctx.job.moveToDelayed(Date.now() + Math.max(0, delayMs), ctx.token);
+  throw new DelayedError();
 }
 
 /**

@@ -132,6 +132,12 @@ export class TwilioSender implements SenderPort {
     }
   }
 
+  /** SMS go out from the messaging service when there is one, else the number; calls always from the number. */
+  async senderOf(orgId: string, channel: Channel): Promise<string | null> {
+    const { creds } = await this.resolve(orgId);
+    return (channel === 'sms' ? (creds.messagingServiceSid ?? creds.from) : creds.from) ?? null;
+  }
+
   forget(orgId: string): void {
     this.cache.delete(orgId);
   }

@@ -11,7 +11,7 @@ import type { DecideInput, HistoryEntry, Policy } from '../../domain/decide.ts';
 import type { Location } from '../../domain/location/resolve.ts';
 import type { ContactState } from '../../domain/timer-rules.ts';
 import type { OrgSettings } from '../org-settings.ts';
-import type { Clock, Logger, SenderPort, TimerQueuePort } from '../ports.ts';
+import type { CampaignQueuePort, Clock, Logger, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
 
 export interface EngineSettings {
   /** Timers due within this many ms are handed to BullMQ; later ones wait in Postgres. */
@@ -31,6 +31,10 @@ export interface EngineContext {
   audit: AuditLog;
   queue: TimerQueuePort;
   sender: SenderPort;
+  /** Send-rate smoothing across dispatchers (absent: sends are not paced). */
+  sendRate?: SendRatePort;
+  /** Campaign planning jobs (absent: campaigns cannot be planned by this process). */
+  campaignQueue?: CampaignQueuePort;
   /** The calendars in force (a function: they can be reloaded). */
   calendars: () => CalendarSet;
   clock: Clock;
@@ -46,7 +50,7 @@ export type Tx = Prisma.TransactionClient;
 export const HISTORY_WINDOW_MS = 8 * 24 * 3600_000;
 
 /** Statuses that mean "a send went out, or may have": they count towards caps. */
-const SENT_OR_MAYBE = ['sending', 'sent', 'delivered', 'undelivered', 'unknown'] as const;
+export const SENT_OR_MAYBE = ['sending', 'sent', 'delivered', 'undelivered', 'unknown'] as const;
 
 export function phoneHash(e164: string): string {
   return createHash('sha256').update(e164).digest('hex');

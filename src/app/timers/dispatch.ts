@@ -11,21 +11,39 @@
  *
  * The claim is a conditional update (status and sendAt must still match), so two dispatchers
  * can never both send one timer; the send carries a stable idempotency token (the timer id).
+ *
+ * Send-rate smoothing: a send the calendars allow takes a slot in the org's and its sender's
+ * rate (SendRatePort, shared by every dispatcher) before it is claimed. A later slot that the
+ * window can hold parks the job until then — the timer stays `queued` at the same sendAt — and
+ * the next run, judged again, uses that slot; a slot the window cannot hold applies the fire-time
+ * policy (`RATE_LIMITED_PAST_WINDOW`). See `fitSlot` in src/domain/timer-rules.ts.
  */
 import { resolveLocation } from '../../domain/location/resolve.ts';
-import { reason } from '../../domain/decide.ts';
-import { judgeTimer, PENDING_STATUSES, validitySeconds } from '../../domain/timer-rules.ts';
+import type { Channel } from '../../domain/calendar/schema.ts';
+import { reason, type Policy, type Reason } from '../../domain/decide.ts';
+import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySeconds, type Verdict } from '../../domain/timer-rules.ts';
 import { SendFailure, type SendPayload } from '../ports.ts';
 import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './context.ts';
-import { loadOrgSettings } from '../org-settings.ts';
+import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import { decisionRecord, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
 
 export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'retry' | 'stale' | 'lost-race';
 
+/** A send-rate slot (engine clock, ms), when it was reserved and for which attempt of the job. */
+export interface RateSlot {
+  slot: number;
+  reservedAt: number;
+  attempt: number;
+}
+
 export interface FireContext {
   attempt: number;
   maxAttempts: number;
+  /** The slot an earlier run of this job reserved (the job was parked until it); used, not reserved again, by the same attempt. */
+  rate?: RateSlot;
+  /** Parks the job for `delayMs` remembering `rate`; always throws (the processor's end). Absent: the dispatcher waits in process. */
+  park?(rate: RateSlot, delayMs: number): Promise<never>;
 }
 
 export function statusCallbackUrl(base: string, timerId: string): string {
@@ -46,9 +64,9 @@ export class Dispatcher {
   async fire(timerId: string, jobSendAt: number, job: FireContext): Promise<FireOutcome> {
     const { ctx } = this;
     let now = ctx.clock.now();
-    const peek = await ctx.prisma.timer.findUnique({ where: { id: timerId }, select: { status: true, sendAt: true, orgId: true, contactId: true } });
+    const peek = await ctx.prisma.timer.findUnique({ where: { id: timerId }, select: { status: true, sendAt: true, orgId: true, contactId: true, channel: true } });
     if (!peek || !PENDING_STATUSES.includes(peek.status) || peek.sendAt?.getTime() !== jobSendAt) return 'stale';
-    const settings = await loadOrgSettings(ctx.prisma, peek.orgId, now);
+    const [settings, sender] = await Promise.all([loadOrgSettings(ctx.prisma, peek.orgId, now), this.senderOf(peek.orgId, peek.channel)]);
     const set = ctx.calendars();
 
     // Judge and act in one transaction holding the contact's row lock: two dispatchers firing for
@@ -65,8 +83,22 @@ export class Dispatcher {
         loadContactState(tx, { orgId: t.orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now),
       ]);
       const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
-      const verdict = judgeTimer(set, storedTimerInput(t, location, jobSendAt, now, history, settings), state, 'fire');
+      const input = storedTimerInput(t, location, jobSendAt, now, history, settings);
+      let verdict: Verdict = judgeTimer(set, input, state, 'fire');
+      // Allowed now: take a send-rate slot (outside the claim's writes, before them). Too late for the window → the policy.
+      let rate: RateSlot | null = null;
+      let rateReason: Reason | null = null;
+      if (verdict.kind === 'send' && ctx.sendRate) {
+        rate = job.rate?.attempt === job.attempt ? job.rate : await this.reserve(t.orgId, sender, settings.sendRate, job.attempt, now);
+        const fit = fitSlot(rate.slot, now, verdict.windowEnd, t.policy as Policy);
+        if (fit.kind === 'wait') return { kind: 'wait' as const, rate };
+        if (fit.kind !== 'now') {
+          rateReason = fit.reason;
+          verdict = fit.kind === 'next_slot' ? judgeAfterWindow(set, input, state, verdict.windowEnd) : { kind: 'cancel', reasons: [], decision: null };
+        }
+      }
       const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
+      if (rateReason) record.reasons.unshift(rateReason);
       const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
       const base = { data: { decision: record as object, calendarVersion: record.calendarVersion } };
 
@@ -89,12 +121,24 @@ export class Dispatcher {
         to: 'sending',
         // updatedAt on the engine's clock: until sentAt is set, caps count this claim at updatedAt (loadHistory).
         data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 }, updatedAt: new Date(now) },
-        audit: { action: 'timer.claimed', decision: 'send', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, decision: record } },
+        audit: {
+          action: 'timer.claimed',
+          decision: 'send',
+          reasonCodes: reasonCodes(record.reasons),
+          // How long the send rate held this send back, and its slot (no audit entry per delay: this is where it shows).
+          data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, ...(rate ? { rateDelayedMs: Math.max(0, rate.slot - rate.reservedAt), rateSlot: new Date(rate.slot).toISOString() } : {}), decision: record },
+        },
       }, now);
       return claimed ? { kind: 'claimed' as const, t, windowEnd: verdict.windowEnd } : { kind: 'lost-race' as const };
     }, { timeout: 30_000, maxWait: 10_000 });
 
     if (outcome.kind === 'stale') return 'stale';
+    if (outcome.kind === 'wait') {
+      const delayMs = outcome.rate.slot - now;
+      if (job.park) return job.park(outcome.rate, delayMs);
+      await new Promise((r) => setTimeout(r, delayMs));
+      return this.fire(timerId, jobSendAt, { ...job, rate: outcome.rate });
+    }
     if (outcome.kind === 'rescheduled') {
       if (outcome.sendAt <= now + ctx.settings.horizonMs) {
         await enqueueNearTerm(ctx, [{ timerId, sendAt: outcome.sendAt }], now).catch((err: Error) =>
@@ -137,6 +181,23 @@ export class Dispatcher {
       if (!(err instanceof SendFailure)) throw err; // Postgres trouble after the send: the lease/callback path settles it.
       return this.failed(t, err, job, now);
     }
+  }
+
+  /** Where the org's sends on the channel go out from, for the per-sender rate (null: unknown, the org's rate only). */
+  private async senderOf(orgId: string, channel: Channel): Promise<string | null> {
+    if (!this.ctx.sendRate || !this.ctx.sender.senderOf) return null;
+    try {
+      return await this.ctx.sender.senderOf(orgId, channel);
+    } catch (err) {
+      // Unusable credentials: the send itself fails and records why. Anything else (Postgres down): the job retries.
+      if (err instanceof SendFailure) return null;
+      throw err;
+    }
+  }
+
+  private async reserve(orgId: string, sender: string | null, rates: OrgSettings['sendRate'], attempt: number, now: number): Promise<RateSlot> {
+    const slot = await this.ctx.sendRate!.reserve({ orgId, sender, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now });
+    return { slot, reservedAt: now, attempt };
   }
 
   private async failed(t: { id: string; orgId: string; contactId: string; journeyId: string | null; campaignId: string | null; contact: { phoneE164: string } }, err: SendFailure, job: FireContext, now: number): Promise<FireOutcome> {

@@ -8,7 +8,8 @@
  * (Deleting the newest rows cannot be seen from the chain alone: compare `lastSeq`/`lastHash`
  * with an anchor kept elsewhere for that.)
  */
-import { canonicalJson, sha256 } from '../calendar/compile.ts';
+import { createHash } from 'node:crypto';
+import { canonicalJson, quoteString } from './canonical.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -78,8 +79,27 @@ export function entryCore(entry: AuditEntryCore): Record<string, unknown> {
   };
 }
 
+/** The canonical JSON of an entry's core: `canonicalJson(entryCore(entry))`, written field by field in key order. */
+export function canonicalCore(entry: AuditEntryCore): string {
+  // A missing required field drops its key (canonical JSON skips undefined): take the general path.
+  if (entry.orgId === undefined || entry.seq === undefined || entry.action === undefined) return canonicalJson(entryCore(entry));
+  const s = (v: string | null | undefined) => (v === undefined || v === null ? 'null' : typeof v === 'string' ? quoteString(v) : canonicalJson(v));
+  const codes = entry.reasonCodes;
+  return (
+    `{"action":${s(entry.action)},"campaignId":${s(entry.campaignId)},"contactId":${s(entry.contactId)}` +
+    `,"createdAt":${quoteString(isoOf(entry.createdAt))},"data":${canonicalJson(entry.data === undefined ? null : entry.data)}` +
+    `,"decision":${s(entry.decision)},"journeyId":${s(entry.journeyId)},"orgId":${s(entry.orgId)}` +
+    `,"reasonCodes":${codes ? canonicalJson(Array.isArray(codes) ? codes : [...codes]) : '[]'},"seq":${canonicalJson(entry.seq)},"timerId":${s(entry.timerId)}}`
+  );
+}
+
+/**
+ * sha256(prevHash + '\n' + canonicalJson(entryCore(entry))). The definition is fixed forever:
+ * existing chains must keep verifying (test/unit/audit-canonical.test.ts checks it against the
+ * original formulation).
+ */
 export function entryHash(prevHash: string, entry: AuditEntryCore): string {
-  return sha256(`${prevHash}\n${canonicalJson(entryCore(entry))}`);
+  return createHash('sha256').update(`${prevHash}\n${canonicalCore(entry)}`).digest('hex');
 }
 
 /**
@@ -131,4 +151,76 @@ export function verifyChain(entries: Iterable<ChainEntry>, fromPrevHash: string 
   const verifier = new ChainVerifier(fromPrevHash, fromSeq);
   for (const entry of entries) if (!verifier.push(entry)) break;
   return verifier.result();
+}
+
+/**
+ * One contiguous run of a chain (rows with seq in some range, in seq order) verified on its own:
+ * its first row's links (seq, prevHash) are taken as given and reported, everything after them
+ * is checked. Several segments verified in parallel join into the result one sequential pass
+ * would give (`joinSegments`).
+ */
+export interface ChainSegment {
+  /** Rows read; 0 when the range held none. */
+  readonly rows: number;
+  readonly firstSeq: number | null;
+  readonly firstPrevHash: string | null;
+  /** ChainVerifier(firstPrevHash, firstSeq) over the segment's rows. */
+  readonly result: ChainResult;
+}
+
+/** Verifies a segment one entry at a time (in seq order), like ChainVerifier. */
+export class SegmentVerifier {
+  private verifier: ChainVerifier | undefined;
+  private rows = 0;
+  private firstSeq: number | null = null;
+  private firstPrevHash: string | null = null;
+
+  /** False once the segment is known to be broken (callers may stop reading). */
+  get ok(): boolean {
+    return this.verifier?.ok ?? true;
+  }
+
+  push(entry: ChainEntry): boolean {
+    if (!this.verifier) {
+      this.verifier = new ChainVerifier(entry.prevHash, entry.seq);
+      this.firstSeq = entry.seq;
+      this.firstPrevHash = entry.prevHash;
+    }
+    if (!this.verifier.ok) return false;
+    this.rows++;
+    return this.verifier.push(entry);
+  }
+
+  segment(): ChainSegment {
+    const result: ChainResult = this.verifier ? this.verifier.result() : { ok: true, count: 0, lastHash: GENESIS_HASH, lastSeq: 0 };
+    return { rows: this.rows, firstSeq: this.firstSeq, firstPrevHash: this.firstPrevHash, result };
+  }
+}
+
+/** Verifies entries as one segment (see ChainSegment). */
+export function verifySegment(entries: Iterable<ChainEntry>): ChainSegment {
+  const v = new SegmentVerifier();
+  for (const e of entries) if (!v.push(e)) break;
+  return v.segment();
+}
+
+/**
+ * Joins segments (in seq order, together covering the chain) into the result of verifying the
+ * whole chain in one pass: each segment's first row must follow the previous segment's last
+ * (seq + 1, prevHash = its hash); the first failure wins, with the count of entries before it.
+ */
+export function joinSegments(segments: Iterable<ChainSegment>, fromPrevHash: string = GENESIS_HASH, fromSeq = 1): ChainResult {
+  let prevHash = fromPrevHash;
+  let nextSeq = fromSeq;
+  let count = 0;
+  for (const s of segments) {
+    if (s.rows === 0 || s.firstSeq === null || s.firstPrevHash === null) continue;
+    if (s.firstSeq !== nextSeq) return { ok: false, count, brokenAtSeq: nextSeq, problem: 'SEQ_GAP', expected: String(nextSeq), found: String(s.firstSeq) };
+    if (s.firstPrevHash !== prevHash) return { ok: false, count, brokenAtSeq: s.firstSeq, problem: 'PREV_HASH_MISMATCH', expected: prevHash, found: s.firstPrevHash };
+    if (!s.result.ok) return { ...s.result, count: count + s.result.count };
+    count += s.result.count;
+    prevHash = s.result.lastHash;
+    nextSeq = s.result.lastSeq + 1;
+  }
+  return { ok: true, count, lastHash: prevHash, lastSeq: nextSeq - 1 };
 }

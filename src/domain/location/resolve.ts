@@ -88,6 +88,8 @@ function build(parts: Omit<Location, 'key' | 'zones'>): Location {
 }
 
 const zipMemo = new Map<string, Location>();
+/** Bound on the memo (zip × area code pairs): a file with very many distinct pairs cannot grow it without limit. */
+const ZIP_MEMO_MAX = 200_000;
 
 /**
  * Resolve a contact from its zip and/or phone. Pure and memoised per (zip, area code).
@@ -106,6 +108,7 @@ export function resolveLocation(input: { zip?: string; phone?: string }): Locati
   if (memoKey) {
     const hit = zipMemo.get(memoKey);
     if (hit) return phone ? { ...hit, phone } : hit;
+    if (zipMemo.size >= ZIP_MEMO_MAX) zipMemo.clear();
   }
   let state: string | undefined;
   let zip: string | undefined;

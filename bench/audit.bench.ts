@@ -1,0 +1,181 @@
+/**
+ * `npm run bench:audit [-- --entries=N] [-- --quick]`: the audit log at scale, each figure beside a
+ * baseline measured in the same run. Not a test: it prints a table and one JSON line.
+ *
+ * 1. Insert N chained entries (1,000,000; 100,000 with --quick) into one org of a fresh database:
+ *    hashes computed with the chain's own entryHash, rows sent as multi-row INSERT … FROM unnest
+ *    through pg on 3 connections (nothing disabled: the append-only trigger only refuses
+ *    UPDATE/DELETE). Each entry is a ~1 KB `timer.created`-like payload.
+ * 2. Verify the chain: `GET /v1/audit/verify` (as deployed: parallel worker threads), the
+ *    `tcpa audit verify` command (process start included), and AuditLog.verify in process on one
+ *    thread. Baselines: the raw SELECT of the same rows, in the same pages, without hashing; and
+ *    sha256 alone over the same bytes (a sample of the canonical strings), plus the canonical JSON
+ *    of the same rows with the original (reference) and the current implementation.
+ * 3. Export all N entries as JSON lines through the API (`GET /v1/audit/export`), read and
+ *    discarded by a streaming client in the same process: rows/s and the process' peak RSS.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { AuditLog } from '../src/adapters/audit/audit-log.ts';
+import { canonicalJson as referenceCanonical } from '../src/domain/calendar/compile.ts';
+import { canonicalCore, entryCore, type ChainEntry } from '../src/domain/audit/chain.ts';
+import { insertChain } from '../test/helpers/audit-bulk.ts';
+import { startEngine, type TestEngine } from '../test/helpers/engine.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const QUICK = argv.includes('--quick');
+const N = Number(opt('entries') ?? (QUICK ? 100_000 : 1_000_000));
+const PAGE = 5000;
+const SAMPLE = Math.min(N, 100_000);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const log = (msg: string) => process.stderr.write(`[bench:audit ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const rate = (count: number, ms: number) => (count / ms) * 1000;
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const t = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t };
+}
+
+let e: TestEngine | undefined;
+process.once('SIGINT', () => void e?.stop().finally(() => process.exit(130)));
+
+async function main(): Promise<void> {
+  e = await startEngine({ parts: [] });
+  const url = e.env['DATABASE_URL']!;
+  const orgId = e.orgId;
+  log(`${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${fmt(N)} entries`);
+
+  // 1. Insert.
+  let lastLog = 0;
+  const ins = await timed(() => insertChain(url, orgId, N, { onProgress: (d) => d - lastLog >= 100_000 && (lastLog = d, log(`inserted ${fmt(d)}`)) }));
+  log(`insert: ${fmt(rate(N, ins.ms))} entries/s`);
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query('ANALYZE audit_entries'); // what autovacuum does after a bulk load
+  const size = (await admin.query<{ s: string }>("SELECT pg_size_pretty(pg_total_relation_size('audit_entries')) AS s")).rows[0]!.s;
+
+  // 2a. Baseline: the same rows, same pages, through pg, no hashing; keep a sample of canonical strings.
+  const sql = `SELECT seq, action, timer_id::text, contact_id::text, journey_id::text, campaign_id::text, decision, reason_codes, data::text,
+      (extract(epoch from created_at) * 1000)::float8, prev_hash, hash FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3 ORDER BY seq`;
+  const sample: ChainEntry[] = [];
+  const raw = await timed(async () => {
+    let rows = 0;
+    for (let lo = 0; lo < N; lo += PAGE) {
+      const r = await admin.query<unknown[]>({ text: sql, values: [orgId, lo, lo + PAGE], rowMode: 'array' });
+      rows += r.rows.length;
+      if (sample.length < SAMPLE) {
+        for (const x of r.rows) {
+          sample.push({ orgId, seq: x[0] as number, action: x[1] as string, timerId: x[2] as string, contactId: x[3] as string, journeyId: null, campaignId: null, decision: x[6] as string, reasonCodes: x[7] as string[], data: JSON.parse(x[8] as string), createdAt: new Date(x[9] as number), prevHash: x[10] as string, hash: x[11] as string });
+        }
+      }
+    }
+    return rows;
+  });
+  log(`raw select: ${fmt(rate(raw.value, raw.ms))} rows/s`);
+  await admin.end();
+
+  // 2b. Baselines on the sample: canonical JSON (reference vs current) and sha256 of the same bytes.
+  const refCanon = await timed(async () => {
+    let n = 0;
+    for (const x of sample) n += referenceCanonical(entryCore(x)).length;
+    return n;
+  });
+  const strings = sample.map((x) => `${x.prevHash}\n${canonicalCore(x)}`);
+  const newCanon = await timed(async () => {
+    let n = 0;
+    for (const x of sample) n += canonicalCore(x).length;
+    return n;
+  });
+  const sha = await timed(async () => {
+    let last = '';
+    for (const s of strings) last = createHash('sha256').update(s).digest('hex');
+    return last;
+  });
+  const avgBytes = Math.round(strings.reduce((n, s) => n + Buffer.byteLength(s), 0) / strings.length);
+  sample.length = 0;
+  strings.length = 0;
+  log(`canonical JSON: reference ${fmt(rate(SAMPLE, refCanon.ms))}/s, current ${fmt(rate(SAMPLE, newCanon.ms))}/s; sha256 ${fmt(rate(SAMPLE, sha.ms))}/s (${avgBytes} bytes)`);
+
+  // 2c. Verify: the API (as deployed), the CLI, one thread in process.
+  const api = await timed(async () => (await e!.api('GET', '/v1/audit/verify')).body as { ok: boolean; count: number });
+  if (!api.value.ok || api.value.count !== N) throw new Error(`verify through the API: ${JSON.stringify(api.value)}`);
+  log(`GET /v1/audit/verify: ${fmt(rate(N, api.ms))} entries/s (${(api.ms / 1000).toFixed(1)} s)`);
+  const cli = await timed(async () =>
+    spawnSync(process.execPath, [...process.execArgv, 'src/cli/main.ts', 'audit', 'verify', '--org', orgId], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' }),
+  );
+  const cliOut = JSON.parse(cli.value.stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; count?: number };
+  if (!cliOut.ok || cliOut.count !== N) throw new Error(`tcpa audit verify: ${cli.value.stdout} ${cli.value.stderr}`);
+  log(`tcpa audit verify: ${fmt(rate(N, cli.ms))} entries/s (${(cli.ms / 1000).toFixed(1)} s, process start included)`);
+  const one = await timed(() => new AuditLog(e!.rt.prisma, { verifyWorkers: 1 }).verify(orgId));
+  if (!one.value.ok) throw new Error('verify on one thread failed');
+  log(`AuditLog.verify, one thread: ${fmt(rate(N, one.ms))} entries/s`);
+
+  // 3. Export as JSON lines through the API, read and dropped by a streaming client.
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  let peak = rss0;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
+  const exp = await timed(async () => {
+    const res = await fetch(`${e!.url}/v1/audit/export?format=jsonl`, { headers: { authorization: `Bearer ${e!.key}` } });
+    let bytes = 0;
+    let lines = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      bytes += chunk.length;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+    return { bytes, lines };
+  });
+  clearInterval(sampler);
+  if (exp.value.lines !== N) throw new Error(`export: ${exp.value.lines} lines`);
+  log(`export jsonl: ${fmt(rate(N, exp.ms))} rows/s, ${mb(exp.value.bytes)} MB, peak RSS ${mb(peak)} MB (+${mb(peak - rss0)} MB)`);
+
+  const figures = {
+    entries: N,
+    tableSize: size,
+    insertPerSec: Math.round(rate(N, ins.ms)),
+    rawSelectRowsPerSec: Math.round(rate(raw.value, raw.ms)),
+    canonicalReferencePerSec: Math.round(rate(SAMPLE, refCanon.ms)),
+    canonicalPerSec: Math.round(rate(SAMPLE, newCanon.ms)),
+    sha256PerSec: Math.round(rate(SAMPLE, sha.ms)),
+    hashedBytes: avgBytes,
+    verifyApiPerSec: Math.round(rate(N, api.ms)),
+    verifyApiSeconds: Number((api.ms / 1000).toFixed(1)),
+    verifyCliPerSec: Math.round(rate(N, cli.ms)),
+    verifyCliSeconds: Number((cli.ms / 1000).toFixed(1)),
+    verifyOneThreadPerSec: Math.round(rate(N, one.ms)),
+    exportRowsPerSec: Math.round(rate(N, exp.ms)),
+    exportMB: mb(exp.value.bytes),
+    exportPeakRssMB: mb(peak),
+    exportRssGrowthMB: mb(peak - rss0),
+    cores: os.cpus().length,
+    load: os.loadavg()[0] ?? 0,
+  };
+  const row = (a: string, b: string, c = '') => process.stdout.write(`${a.padEnd(58)}${b.padStart(18)}   ${c}\n`);
+  process.stdout.write(`\n${fmt(N)} chained entries (~${avgBytes} bytes hashed each), table ${size}; ${figures.cores} cores, load ${figures.load.toFixed(1)}\n\n`);
+  row('insert (entryHash + multi-row INSERT, 3 connections)', `${fmt(figures.insertPerSec)} /s`);
+  row('GET /v1/audit/verify (worker threads)', `${fmt(figures.verifyApiPerSec)} /s`, `${figures.verifyApiSeconds} s`);
+  row('tcpa audit verify (process start included)', `${fmt(figures.verifyCliPerSec)} /s`, `${figures.verifyCliSeconds} s`);
+  row('AuditLog.verify on one thread', `${fmt(figures.verifyOneThreadPerSec)} /s`);
+  row('  baseline: raw SELECT of the same rows, no hashing', `${fmt(figures.rawSelectRowsPerSec)} /s`);
+  row('  baseline: sha256 alone over the same bytes', `${fmt(figures.sha256PerSec)} /s`);
+  row('  canonical JSON of an entry (current)', `${fmt(figures.canonicalPerSec)} /s`);
+  row('  canonical JSON of an entry (reference, before)', `${fmt(figures.canonicalReferencePerSec)} /s`);
+  row('GET /v1/audit/export?format=jsonl (streamed)', `${fmt(figures.exportRowsPerSec)} rows/s`, `${figures.exportMB} MB, peak RSS ${figures.exportPeakRssMB} MB (+${figures.exportRssGrowthMB} MB)`);
+  process.stdout.write(`\n${JSON.stringify(figures)}\n`);
+}
+
+main()
+  .catch((err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => e?.stop());

@@ -1,0 +1,82 @@
+/**
+ * Reading an org's audit chain fast, for verification: pages of raw SQL through `pg`
+ * (only the hashed columns and the links, `data` as text, `created_at` as epoch milliseconds,
+ * rows as arrays), the next page requested before the current one is hashed. Used in process
+ * and by the verify worker threads (verify-worker.ts), each over a seq range.
+ */
+import type pg from 'pg';
+import { SegmentVerifier, type ChainEntry, type ChainSegment } from '../../domain/audit/chain.ts';
+
+/** A pg.Pool or pg.Client. */
+export interface Queryable {
+  query<R extends unknown[] = unknown[]>(config: pg.QueryArrayConfig): Promise<pg.QueryArrayResult<R>>;
+}
+
+type ChainRow = [number, string, string | null, string | null, string | null, string | null, string | null, string[], string, number, string, string];
+
+// Pages are seq windows (seq > $2 AND seq <= $3), not LIMITs: each query touches only its own
+// rows whatever the planner believes (a LIMIT after a bulk load, before ANALYZE, was planned as a
+// scan and sort of the whole chain for every page).
+const PAGE_SQL = `SELECT seq, action, timer_id::text, contact_id::text, journey_id::text, campaign_id::text, decision, reason_codes, data::text,
+    (extract(epoch from created_at) * 1000)::float8, prev_hash, hash
+  FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3 ORDER BY seq`;
+
+function page(db: Queryable, orgId: string, after: number, upTo: number): Promise<ChainRow[]> {
+  return db.query<ChainRow>({ text: PAGE_SQL, values: [orgId, after, upTo], rowMode: 'array' }).then((r) => r.rows);
+}
+
+function entryOf(orgId: string, r: ChainRow): ChainEntry {
+  return {
+    orgId,
+    seq: r[0],
+    action: r[1],
+    timerId: r[2],
+    contactId: r[3],
+    journeyId: r[4],
+    campaignId: r[5],
+    decision: r[6],
+    reasonCodes: r[7],
+    data: JSON.parse(r[8]) as unknown,
+    createdAt: new Date(r[9]),
+    prevHash: r[10],
+    hash: r[11],
+  };
+}
+
+/** The org's highest seq (null: no entries). */
+export async function maxSeq(db: Queryable, orgId: string): Promise<number | null> {
+  const r = await db.query<[number | null]>({ text: 'SELECT max(seq) FROM audit_entries WHERE org_id = $1::uuid', values: [orgId], rowMode: 'array' });
+  return r.rows[0]?.[0] ?? null;
+}
+
+/**
+ * Verifies the rows with fromSeq ≤ seq ≤ toSeq as one segment (see joinSegments), reading
+ * windows of `pageSize` seq values; the next window is requested before the current one is hashed.
+ */
+export async function verifyRange(db: Queryable, orgId: string, fromSeq: number, toSeq: number, pageSize = 5000): Promise<ChainSegment> {
+  const v = new SegmentVerifier();
+  const windowAfter = (lo: number) => page(db, orgId, lo, Math.min(toSeq, lo + pageSize));
+  let lo = fromSeq - 1;
+  let next: Promise<ChainRow[]> | null = lo < toSeq ? windowAfter(lo) : null;
+  while (next) {
+    const rows: ChainRow[] = await next;
+    if (rows.length === 0) {
+      // An empty window (only a damaged chain has holes): go straight to the next row there is.
+      const r = await db.query<[number | null]>({ text: 'SELECT min(seq) FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3', values: [orgId, lo + pageSize, toSeq], rowMode: 'array' });
+      const found = r.rows[0]?.[0] ?? null;
+      if (found === null) break;
+      lo = found - 1;
+      next = windowAfter(lo);
+      continue;
+    }
+    lo += pageSize;
+    next = lo < toSeq ? windowAfter(lo) : null;
+    for (const r of rows) {
+      if (!v.push(entryOf(orgId, r))) {
+        await next?.catch(() => undefined);
+        return v.segment();
+      }
+    }
+  }
+  return v.segment();
+}

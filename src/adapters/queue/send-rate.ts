@@ -1,0 +1,62 @@
+/**
+ * Send-rate limiter on Redis, shared by every dispatcher process (SendRatePort).
+ *
+ * GCRA in its virtual-scheduling form: each bucket keeps one number, its *theoretical arrival
+ * time* (TAT) — the earliest instant the next send may go. A reservation takes
+ * `slot = max(now, TAT of every bucket involved)` and advances each bucket to `slot + its
+ * interval` (interval = 1000 / rate ms). No burst is allowed: consecutive slots of a bucket are at
+ * least one interval apart, whichever process asked. The org's and the sender's buckets are
+ * reserved together, in one Lua script (atomic), taking the later of the two slots for both.
+ *
+ * Keys: `<QUEUE_PREFIX>:tcpa:{send-rate}:org:<orgId>` and `…:sender:<number or messaging
+ * service>`. The sender bucket is keyed by the sender alone, not the org: orgs without their own
+ * Twilio credentials share the deployment's default number, and the provider's limit is the
+ * number's. Each key expires once its TAT has passed (nothing to remember), so Redis holds one small
+ * key per recently active org and sender; a Redis that lost its data simply has free buckets.
+ *
+ * Slots are on the caller's clock (the engine's `now`), so dispatchers on several machines must
+ * keep their clocks in sync (NTP) — which judging quiet hours needs anyway. A reserved slot that
+ * is not used is skipped (no give-back): it only ever makes sends a little sparser.
+ *
+ * No fail-open: if Redis cannot be reached the call throws and the job retries (a dispatcher
+ * without Redis cannot take jobs anyway). Use a fail-fast connection: the dispatcher reserves
+ * while it holds a contact's row lock.
+ */
+import type { Redis } from 'ioredis';
+import type { SendRatePort, SendRateRequest } from '../../app/ports.ts';
+
+// KEYS: the buckets; ARGV[1] = now (ms), ARGV[1 + i] = interval of KEYS[i] (ms, may be fractional).
+// Returns the slot (ms, as a string: Lua numbers are doubles, Redis would truncate a number reply).
+const RESERVE = `
+local now = tonumber(ARGV[1])
+local slot = now
+for i = 1, #KEYS do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat and tat > slot then slot = tat end
+end
+for i = 1, #KEYS do
+  local tat = slot + tonumber(ARGV[i + 1])
+  redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+end
+return string.format('%.3f', slot)
+`;
+
+export function sendRateKeys(prefix: string, orgId: string, sender: string | null): string[] {
+  const base = `${prefix}:tcpa:{send-rate}`;
+  return sender === null ? [`${base}:org:${orgId}`] : [`${base}:org:${orgId}`, `${base}:sender:${sender}`];
+}
+
+export class RedisSendRate implements SendRatePort {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Reserves the next free slot (UTC ms, ≥ now, rounded up to the ms) in the org's and the sender's rate. */
+  async reserve(req: SendRateRequest): Promise<number> {
+    const keys = sendRateKeys(this.prefix, req.orgId, req.sender);
+    const intervals = [1000 / req.perSecond, ...(req.sender === null ? [] : [1000 / req.perSenderPerSecond])];
+    const slot = (await this.redis.eval(RESERVE, keys.length, ...keys, String(req.now), ...intervals.map(String))) as string;
+    return Math.max(req.now, Math.ceil(Number(slot)));
+  }
+}
