@@ -39,11 +39,16 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const rate = (count: number, ms: number) => (count / ms) * 1000;
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+/** Wall time and this process' CPU time (every thread: the verify workers included), in ms. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; cpuMs: number }> {
   const t = performance.now();
+  const c = process.cpuUsage();
   const value = await fn();
-  return { value, ms: performance.now() - t };
+  const d = process.cpuUsage(c);
+  return { value, ms: performance.now() - t, cpuMs: (d.user + d.system) / 1000 };
 }
+/** Entries per CPU-second of this process: stable on a shared machine, where wall time is not. */
+const perCpu = (count: number, t: { cpuMs: number }) => Math.round((count / t.cpuMs) * 1000);
 
 let e: TestEngine | undefined;
 process.once('SIGINT', () => void e?.stop().finally(() => process.exit(130)));
@@ -80,7 +85,7 @@ async function main(): Promise<void> {
     }
     return rows;
   });
-  log(`raw select: ${fmt(rate(raw.value, raw.ms))} rows/s`);
+  log(`raw select: ${fmt(rate(raw.value, raw.ms))} rows/s (${fmt(perCpu(raw.value, raw))} per CPU-s)`);
   await admin.end();
 
   // 2b. Baselines on the sample: canonical JSON (reference vs current) and sha256 of the same bytes.
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
   // 2c. Verify: the API (as deployed), the CLI, one thread in process.
   const api = await timed(async () => (await e!.api('GET', '/v1/audit/verify')).body as { ok: boolean; count: number });
   if (!api.value.ok || api.value.count !== N) throw new Error(`verify through the API: ${JSON.stringify(api.value)}`);
-  log(`GET /v1/audit/verify: ${fmt(rate(N, api.ms))} entries/s (${(api.ms / 1000).toFixed(1)} s)`);
+  log(`GET /v1/audit/verify: ${fmt(rate(N, api.ms))} entries/s (${(api.ms / 1000).toFixed(1)} s; ${fmt(perCpu(N, api))} per CPU-s)`);
   const cli = await timed(async () =>
     spawnSync(process.execPath, [...process.execArgv, 'src/cli/main.ts', 'audit', 'verify', '--org', orgId], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' }),
   );
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
   log(`tcpa audit verify: ${fmt(rate(N, cli.ms))} entries/s (${(cli.ms / 1000).toFixed(1)} s, process start included)`);
   const one = await timed(() => new AuditLog(e!.rt.prisma, { verifyWorkers: 1 }).verify(orgId));
   if (!one.value.ok) throw new Error('verify on one thread failed');
-  log(`AuditLog.verify, one thread: ${fmt(rate(N, one.ms))} entries/s`);
+  log(`AuditLog.verify, one thread: ${fmt(rate(N, one.ms))} entries/s (${fmt(perCpu(N, one))} per CPU-s)`);
 
   // 3. Export as JSON lines through the API, read and dropped by a streaming client.
   global.gc?.();
@@ -136,40 +141,49 @@ async function main(): Promise<void> {
   });
   clearInterval(sampler);
   if (exp.value.lines !== N) throw new Error(`export: ${exp.value.lines} lines`);
-  log(`export jsonl: ${fmt(rate(N, exp.ms))} rows/s, ${mb(exp.value.bytes)} MB, peak RSS ${mb(peak)} MB (+${mb(peak - rss0)} MB)`);
+  log(`export jsonl: ${fmt(rate(N, exp.ms))} rows/s (${fmt(perCpu(N, exp))} per CPU-s, server and client), ${mb(exp.value.bytes)} MB, peak RSS ${mb(peak)} MB (+${mb(peak - rss0)} MB)`);
 
   const figures = {
     entries: N,
     tableSize: size,
     insertPerSec: Math.round(rate(N, ins.ms)),
     rawSelectRowsPerSec: Math.round(rate(raw.value, raw.ms)),
+    rawSelectRowsPerCpuSec: perCpu(raw.value, raw),
     canonicalReferencePerSec: Math.round(rate(SAMPLE, refCanon.ms)),
+    canonicalReferencePerCpuSec: perCpu(SAMPLE, refCanon),
     canonicalPerSec: Math.round(rate(SAMPLE, newCanon.ms)),
+    canonicalPerCpuSec: perCpu(SAMPLE, newCanon),
     sha256PerSec: Math.round(rate(SAMPLE, sha.ms)),
+    sha256PerCpuSec: perCpu(SAMPLE, sha),
     hashedBytes: avgBytes,
     verifyApiPerSec: Math.round(rate(N, api.ms)),
     verifyApiSeconds: Number((api.ms / 1000).toFixed(1)),
+    verifyApiPerCpuSec: perCpu(N, api),
     verifyCliPerSec: Math.round(rate(N, cli.ms)),
     verifyCliSeconds: Number((cli.ms / 1000).toFixed(1)),
     verifyOneThreadPerSec: Math.round(rate(N, one.ms)),
+    verifyOneThreadPerCpuSec: perCpu(N, one),
     exportRowsPerSec: Math.round(rate(N, exp.ms)),
+    exportRowsPerCpuSec: perCpu(N, exp),
     exportMB: mb(exp.value.bytes),
     exportPeakRssMB: mb(peak),
     exportRssGrowthMB: mb(peak - rss0),
     cores: os.cpus().length,
     load: os.loadavg()[0] ?? 0,
   };
-  const row = (a: string, b: string, c = '') => process.stdout.write(`${a.padEnd(58)}${b.padStart(18)}   ${c}\n`);
-  process.stdout.write(`\n${fmt(N)} chained entries (~${avgBytes} bytes hashed each), table ${size}; ${figures.cores} cores, load ${figures.load.toFixed(1)}\n\n`);
-  row('insert (entryHash + multi-row INSERT, 3 connections)', `${fmt(figures.insertPerSec)} /s`);
-  row('GET /v1/audit/verify (worker threads)', `${fmt(figures.verifyApiPerSec)} /s`, `${figures.verifyApiSeconds} s`);
-  row('tcpa audit verify (process start included)', `${fmt(figures.verifyCliPerSec)} /s`, `${figures.verifyCliSeconds} s`);
-  row('AuditLog.verify on one thread', `${fmt(figures.verifyOneThreadPerSec)} /s`);
-  row('  baseline: raw SELECT of the same rows, no hashing', `${fmt(figures.rawSelectRowsPerSec)} /s`);
-  row('  baseline: sha256 alone over the same bytes', `${fmt(figures.sha256PerSec)} /s`);
-  row('  canonical JSON of an entry (current)', `${fmt(figures.canonicalPerSec)} /s`);
-  row('  canonical JSON of an entry (reference, before)', `${fmt(figures.canonicalReferencePerSec)} /s`);
-  row('GET /v1/audit/export?format=jsonl (streamed)', `${fmt(figures.exportRowsPerSec)} rows/s`, `${figures.exportMB} MB, peak RSS ${figures.exportPeakRssMB} MB (+${figures.exportRssGrowthMB} MB)`);
+  const row = (a: string, b: string, c: string, d = '') => process.stdout.write(`${a.padEnd(54)}${b.padStart(16)}${c.padStart(16)}   ${d}\n`);
+  const f = figures;
+  process.stdout.write(`\n${fmt(N)} chained entries (~${avgBytes} bytes hashed each), table ${size}; ${f.cores} cores, load ${f.load.toFixed(1)}\n\n`);
+  row('', 'wall', 'per CPU-second', '');
+  row('insert (entryHash + multi-row INSERT, 3 connections)', `${fmt(f.insertPerSec)} /s`, '');
+  row('GET /v1/audit/verify (worker threads)', `${fmt(f.verifyApiPerSec)} /s`, `${fmt(f.verifyApiPerCpuSec)}`, `${f.verifyApiSeconds} s`);
+  row('tcpa audit verify (process start included)', `${fmt(f.verifyCliPerSec)} /s`, '', `${f.verifyCliSeconds} s`);
+  row('AuditLog.verify on one thread', `${fmt(f.verifyOneThreadPerSec)} /s`, `${fmt(f.verifyOneThreadPerCpuSec)}`);
+  row('  baseline: raw SELECT of the same rows, no hashing', `${fmt(f.rawSelectRowsPerSec)} /s`, `${fmt(f.rawSelectRowsPerCpuSec)}`);
+  row('  baseline: sha256 alone over the same bytes', `${fmt(f.sha256PerSec)} /s`, `${fmt(f.sha256PerCpuSec)}`);
+  row('  canonical JSON of an entry (current)', `${fmt(f.canonicalPerSec)} /s`, `${fmt(f.canonicalPerCpuSec)}`);
+  row('  canonical JSON of an entry (reference, before)', `${fmt(f.canonicalReferencePerSec)} /s`, `${fmt(f.canonicalReferencePerCpuSec)}`);
+  row('GET /v1/audit/export?format=jsonl (streamed)', `${fmt(f.exportRowsPerSec)} /s`, `${fmt(f.exportRowsPerCpuSec)}`, `${f.exportMB} MB, peak RSS ${f.exportPeakRssMB} MB (+${f.exportRssGrowthMB} MB)`);
   process.stdout.write(`\n${JSON.stringify(figures)}\n`);
 }
 

@@ -219,12 +219,20 @@ async function runCampaign(e: TestEngine, redis: Redis): Promise<CampaignFigures
       await sleep(250);
     }
     const t2 = performance.now();
+    // `planned` is committed just before the last chunks hand their near-term timers to BullMQ (after their commit): let them finish.
+    const jobCount = () => new Queue('timers', { connection: redis, prefix: e.prefix }).getJobCountByTypes('delayed', 'waiting', 'active');
+    for (let i = 0, last = -1; i < 40; i++) {
+      const queuedNow = await e.rt.prisma.timer.count({ where: { campaignId: id, status: 'queued' } });
+      if (queuedNow === last) break;
+      last = queuedNow;
+      await sleep(250);
+    }
     const [timers, audited, queued] = await Promise.all([
       e.rt.prisma.timer.count({ where: { campaignId: id } }),
       e.rt.prisma.auditEntry.count({ where: { orgId: e.orgId, campaignId: id, action: 'timer.created' } }),
       e.rt.prisma.timer.count({ where: { campaignId: id, status: 'queued' } }),
     ]);
-    const jobs = await new Queue('timers', { connection: redis, prefix: e.prefix }).getJobCountByTypes('delayed', 'waiting', 'active');
+    const jobs = await jobCount();
     return {
       rows: view.progress.rows,
       good: view.progress.planned - (view.stats as unknown as { errors: number }).errors,
@@ -280,12 +288,13 @@ async function postgresInserts(databaseUrl: string, campaignId: string): Promise
     const byTable: Record<string, number> = {};
     let rows = 0;
     let ms = 0;
-    const copy = async (table: string, select: string, columns: string[], types: string[]) => {
-      let after = '';
+    /** Pages through `select` by its primary key (`id`, of type `idType`), inserting each page into bench_<table>. */
+    const copy = async (table: string, select: string, columns: string[], types: string[], idType = 'uuid') => {
+      let after: string | null = null;
       for (;;) {
-        const page = await db.query(`${select} AND id::text > $2 ORDER BY id::text LIMIT ${BATCH}`, [campaignId, after]);
+        const page: pg.QueryResult<Record<string, unknown>> = await db.query(`${select} AND ($2::${idType} IS NULL OR id > $2::${idType}) ORDER BY id LIMIT ${BATCH}`, [campaignId, after]);
         if (page.rows.length === 0) break;
-        after = String(page.rows[page.rows.length - 1].id);
+        after = String(page.rows[page.rows.length - 1]!['id']);
         const params = columns.map((c, i) => page.rows.map((r) => (r[c] === null || r[c] === undefined ? null : types[i] === 'jsonb' ? JSON.stringify(r[c]) : r[c])));
         const t0 = performance.now();
         await db.query(`INSERT INTO bench_${table} (${columns.join(', ')}) SELECT * FROM unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')})`, params);
@@ -296,7 +305,8 @@ async function postgresInserts(databaseUrl: string, campaignId: string): Promise
     };
     await copy(
       'contacts',
-      `SELECT c.* FROM contacts c WHERE c.id IN (SELECT contact_id FROM timers WHERE campaign_id = $1::uuid)`,
+      // The bench's org has this one campaign: its contacts are the campaign's.
+      `SELECT c.* FROM contacts c WHERE c.org_id = (SELECT org_id FROM campaigns WHERE id = $1::uuid)`,
       ['id', 'org_id', 'external_id', 'phone_e164', 'phone_hash', 'zip', 'state', 'candidates', 'location_issues', 'created_at', 'updated_at'],
       ['uuid', 'uuid', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb', 'timestamptz', 'timestamptz'],
     );
@@ -306,12 +316,12 @@ async function postgresInserts(databaseUrl: string, campaignId: string): Promise
       ['id', 'org_id', 'contact_id', 'campaign_id', 'campaign_row', 'channel', 'purpose', 'policy', 'subject', 'requested_at', 'send_at', 'not_after', 'status', 'payload', 'calendar_version', 'decision', 'created_at', 'updated_at'],
       ['uuid', 'uuid', 'uuid', 'uuid', 'int', 'channel', 'purpose', 'policy', 'text', 'timestamptz', 'timestamptz', 'timestamptz', 'timer_status', 'jsonb', 'text', 'jsonb', 'timestamptz', 'timestamptz'],
     );
-    // audit_entries' id is a bigint: page on it as text is fine for a copy (every row once).
     await copy(
       'audit_entries',
       `SELECT * FROM audit_entries WHERE campaign_id = $1::uuid AND action = 'timer.created'`,
       ['org_id', 'seq', 'timer_id', 'contact_id', 'campaign_id', 'action', 'decision', 'data', 'prev_hash', 'hash', 'created_at'],
       ['uuid', 'int', 'uuid', 'uuid', 'uuid', 'text', 'text', 'jsonb', 'text', 'text', 'timestamptz'],
+      'bigint',
     );
     return { ms, rows, byTable };
   } finally {

@@ -780,7 +780,7 @@ async function main(): Promise<void> {
     }
     if (memory) {
       console.log(`| Redis used_memory for ${fmt(memory.timers)} timers over 30 days (engine: Postgres + pump) | **${fmt(memory.engineBytes / 1048576, 2)} MB** (${fmt(memory.engineJobs)} jobs, ${fmt(memory.engineKeys)} keys) | all as BullMQ delayed jobs: **${fmt(memory.baselineBytes / 1048576, 1)} MB** (${fmt(memory.baselineJobs)} jobs, ${fmt(memory.baselineKeys)} keys) |`);
-      console.log(`| … bytes per job in Redis | ${fmt(memory.engineBytes / Math.max(1, memory.engineJobs))} B | ${fmt(memory.baselineBytes / Math.max(1, memory.baselineJobs))} B |`);
+      console.log(`| … bytes per job in Redis | ${fmt(memory.engineBytes / Math.max(1, memory.engineJobs))} B (few jobs: mostly the queue's fixed cost — Lua script cache, meta keys, events stream, client buffers) | ${fmt(memory.baselineBytes / Math.max(1, memory.baselineJobs))} B |`);
       console.log(`| … timers within the 15-minute horizon (the only ones in Redis) | ${fmt(memory.withinHorizon)} (uniform expectation ${fmt(memory.expectedWithinHorizon)}) | ${fmt(memory.timers)} |`);
       console.log(`| … pump ticks over ${fmt(memory.timers)} scheduled rows | ${memory.pumpTicks.map((t) => `${fmt(t.ms)} ms (${t.queued})`).join(', ')} | addBulk: ${fmt(memory.baselineAddRate)} jobs/s |`);
       console.log(`| … Postgres: bulk insert / timers table size | ${fmt(memory.insertMs / 1000, 1)} s / ${fmt(memory.tableMb)} MB | — |`);

@@ -9,9 +9,10 @@
  * among its candidates: jsonb containment on data.decision.candidates), from/to (entry time,
  * [from, to)).
  *
- * Reads are raw SQL through the pg pool (pgPoolOf): keyset pages by seq; the export asks
- * Postgres for text it can paste into the output (jsonb as text, the time as ISO-8601), writes
- * with back-pressure and stops when the client goes away. Answers to auditors have every
+ * Reads are raw SQL through the pg pool (pgPoolOf): the list in keyset pages by seq; the export
+ * in windows of seq values, asking Postgres for text it can paste into the output (jsonb as text,
+ * the time as ISO-8601), writing with back-pressure and stopping when the client goes away.
+ * Answers to auditors have every
  * E.164 number in the entries' data masked to its last four digits (the log is designed never to
  * hold one, but provider error texts may quote a number).
  */
@@ -19,7 +20,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type pg from 'pg';
 import { z } from 'zod';
-import { maxSeq } from '../adapters/audit/chain-reader.ts';
+import { bySeq, maxSeq } from '../adapters/audit/chain-reader.ts';
 import { pgPoolOf } from '../adapters/db/client.ts';
 import { quoteString } from '../domain/audit/canonical.ts';
 import { AppError } from '../domain/errors.ts';
@@ -179,8 +180,9 @@ export class AuditQueries {
     let rows = 0;
     let next: Promise<unknown[][]> | null = null;
     try {
-      if (csv && !(await write(out, `${EXPORT_COLUMNS.join(',')}\r\n`, () => closed))) return { rows, aborted: true };
+      // The filters first: a bad one is an error answer, not a broken download.
       const where = await this.where(orgId, q);
+      if (csv && !(await write(out, `${EXPORT_COLUMNS.join(',')}\r\n`, () => closed))) return { rows, aborted: true };
       if (!where) return { rows, aborted: closed };
       const pool = this.pool();
       const max = await maxSeq(pool, orgId);
@@ -188,10 +190,11 @@ export class AuditQueries {
       const n = where.params.length;
       const sql = `SELECT seq, ${ISO_AT}, action, timer_id::text, contact_id::text, journey_id::text, campaign_id::text, decision,
           ${csv ? `array_to_string(reason_codes, '|')` : 'array_to_json(reason_codes)::text'}, data::text, prev_hash, hash
-        FROM audit_entries WHERE ${where.sql} AND seq > $${n + 1} AND seq <= $${n + 2} ORDER BY seq`;
+        FROM audit_entries WHERE ${where.sql} AND seq > $${n + 1} AND seq <= $${n + 2}`;
       // Windows of seq values (each query reads at most pageSize rows whatever the planner thinks),
       // up to the head as it was when the export started; an empty window jumps to the next match.
-      const fetchWindow = (after: number) => pool.query<unknown[]>({ text: sql, values: [...where.params, after, Math.min(max, after + pageSize)], rowMode: 'array' }).then((r) => r.rows);
+      // No ORDER BY: a window is sorted here (Postgres would sort the wide rows beyond work_mem, on disk).
+      const fetchWindow = (after: number) => pool.query<unknown[]>({ text: sql, values: [...where.params, after, Math.min(max, after + pageSize)], rowMode: 'array' }).then((r) => bySeq(r.rows));
       let lo = 0;
       next = fetchWindow(lo);
       const line = csv ? csvLine : jsonLine;

@@ -1,7 +1,7 @@
 /**
  * Replay: judge recorded decisions again under another calendar version. For each selected timer
  * its `timer.created` audit entry gives the inputs (zip, area code, channel, purpose, policy,
- * requested instant, notAfter, subject) and the decision as recorded (candidates, judgedAt,
+ * requested instant, notAfter, subject, a campaign's local window) and the decision as recorded (candidates, judgedAt,
  * reasons, calendar version). The replay runs the same judgement — judgeTimer, phase `create`,
  * `now` = the recorded judgedAt, the recorded candidates, the org's calendar as it is now, an
  * empty contact state and no send history — under the calendar version in force at `asOf` (the
@@ -190,6 +190,11 @@ function decodeCursor(cursor: string, kind: 't' | 's'): string {
   return m[2]!;
 }
 
+/** A campaign's per-request local window, as recorded in its timers' inputs. */
+function isWindow(v: unknown): v is { start: string; end: string } {
+  return !!v && typeof v === 'object' && typeof (v as { start?: unknown }).start === 'string' && typeof (v as { end?: unknown }).end === 'string';
+}
+
 /** Judges one recorded creation again under `set`. */
 export function replayOne(set: CalendarSet, dataText: string, orgCalendar: Parameters<typeof judgeTimer>[1]['orgCalendar']): { recorded: ReplayOutcome; replayed: ReplayOutcome } | { skip: string } {
   let data: { inputs?: Record<string, unknown>; decision?: DecisionRecord };
@@ -220,6 +225,7 @@ export function replayOne(set: CalendarSet, dataText: string, orgCalendar: Param
       policy: inputs['policy'] as Policy,
       ...(notAfter === undefined ? {} : { notAfter }),
       ...(typeof inputs['subject'] === 'string' ? { subject: inputs['subject'] } : {}),
+      ...(isWindow(inputs['window']) ? { window: inputs['window'] } : {}),
       ...(orgCalendar ? { orgCalendar } : {}),
       history: [],
     },

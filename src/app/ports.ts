@@ -100,7 +100,7 @@ export interface SendRateRequest {
   sender: string | null;
   perSecond: number;
   perSenderPerSecond: number;
-  /** The engine's clock, UTC ms. */
+  /** The engine's clock, UTC ms, read right before the call (not an earlier `now` kept for judging). */
   now: number;
 }
 

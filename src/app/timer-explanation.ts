@@ -268,18 +268,8 @@ export class TimerExplanations {
     }
     story.push(`Now ${t.status}.`);
 
-    return {
-      timerId: t.id,
-      status: t.status,
-      contactId: t.contactId,
-      journeyId: t.journeyId,
-      campaignId: t.campaignId,
-      inputs,
-      candidates,
-      decisions,
-      rules,
-      events,
-      story: story.map(maskPhonesIn),
-    };
+    const explanation: Explanation = { timerId: t.id, status: t.status, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId, inputs, candidates, decisions, rules, events, story };
+    // The log never holds a full number; a provider's text quoted in it might: masked everywhere here.
+    return JSON.parse(maskPhonesIn(JSON.stringify(explanation))) as Explanation;
   }
 }

@@ -225,7 +225,7 @@ describe('campaigns', () => {
       expect(await e.rt.prisma.auditEntry.count({ where: { campaignId: p } })).toBe(0);
     }
     expect(await e.rt.prisma.timer.count({ where: { campaignId: real.body.id } })).toBe(contacts.length);
-  }, 180_000);
+  }, 480_000);
 
   it('a planner process SIGKILLed mid-planning: another one resumes, with no duplicate timer or audit entry', async () => {
     const created = await e.api('POST', '/v1/campaigns', campaignBody({ name: 'crash', audience: { upload: true } }));

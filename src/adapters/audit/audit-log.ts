@@ -182,15 +182,22 @@ export class AuditLog {
           return seg;
         }),
     );
+    const settled = Promise.allSettled(segments); // every range observed, whatever happens below
     const done: ChainSegment[] = [];
-    for (const p of segments) {
-      const seg = await p;
-      if (!seg) break; // stopped because an earlier range broke
-      done.push(seg);
-      if (!seg.result.ok) break;
+    try {
+      for (const p of segments) {
+        const seg = await p;
+        if (!seg) break; // stopped because an earlier range broke
+        done.push(seg);
+        if (!seg.result.ok) break;
+      }
+    } catch (err) {
+      for (const w of workers) void w?.terminate();
+      throw err;
+    } finally {
+      // Let the stopped workers finish exiting before answering.
+      await settled;
     }
-    // Let the stopped workers finish exiting before answering.
-    await Promise.allSettled(segments);
     return joinSegments(done);
   }
 

@@ -16,13 +16,20 @@ type ChainRow = [number, string, string | null, string | null, string | null, st
 
 // Pages are seq windows (seq > $2 AND seq <= $3), not LIMITs: each query touches only its own
 // rows whatever the planner believes (a LIMIT after a bulk load, before ANALYZE, was planned as a
-// scan and sort of the whole chain for every page).
+// scan and sort of the whole chain for every page). No ORDER BY either: Postgres sorted the wide
+// rows of a window on disk (beyond work_mem); the window is put in seq order here instead.
 const PAGE_SQL = `SELECT seq, action, timer_id::text, contact_id::text, journey_id::text, campaign_id::text, decision, reason_codes, data::text,
     (extract(epoch from created_at) * 1000)::float8, prev_hash, hash
-  FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3 ORDER BY seq`;
+  FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3`;
+
+/** Sorts rows by their first column (seq), in place; rows usually arrive in order already. */
+export function bySeq<R extends unknown[]>(rows: R[]): R[] {
+  for (let i = 1; i < rows.length; i++) if ((rows[i - 1]![0] as number) > (rows[i]![0] as number)) return rows.sort((a, b) => (a[0] as number) - (b[0] as number));
+  return rows;
+}
 
 function page(db: Queryable, orgId: string, after: number, upTo: number): Promise<ChainRow[]> {
-  return db.query<ChainRow>({ text: PAGE_SQL, values: [orgId, after, upTo], rowMode: 'array' }).then((r) => r.rows);
+  return db.query<ChainRow>({ text: PAGE_SQL, values: [orgId, after, upTo], rowMode: 'array' }).then((r) => bySeq(r.rows));
 }
 
 function entryOf(orgId: string, r: ChainRow): ChainEntry {

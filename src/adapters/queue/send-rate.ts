@@ -15,8 +15,10 @@
  * key per recently active org and sender; a Redis that lost its data simply has free buckets.
  *
  * Slots are on the caller's clock (the engine's `now`), so dispatchers on several machines must
- * keep their clocks in sync (NTP) — which judging quiet hours needs anyway. A reserved slot that
- * is not used is skipped (no give-back): it only ever makes sends a little sparser.
+ * keep their clocks in sync (NTP) — which judging quiet hours needs anyway — and `now` must be
+ * read right before the call: a stale `now` would get a slot in the past and let two sends go
+ * together. A reserved slot that is not used is skipped (no give-back): it only ever makes sends
+ * a little sparser.
  *
  * No fail-open: if Redis cannot be reached the call throws and the job retries (a dispatcher
  * without Redis cannot take jobs anyway). Use a fail-fast connection: the dispatcher reserves

@@ -58,8 +58,12 @@ export function auditRoutes(audit: AuditQueries, log: AuditLog): RouteSpec[] {
           if (!aborted) res.end();
         } catch (err) {
           // Once the first bytes are out, an error can only cut the download short: never a silently truncated file.
-          if (res.headersSent) res.destroy(err as Error);
-          else throw err;
+          if (res.headersSent) {
+            res.destroy(err as Error);
+            return;
+          }
+          for (const h of ['Content-Type', 'Content-Disposition']) res.removeHeader(h); // the error answer is JSON
+          throw err;
         }
       },
     }),

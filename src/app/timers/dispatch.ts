@@ -58,6 +58,18 @@ export class RetryLater extends Error {
   }
 }
 
+/** Retries `fn` a few times with a growing pause (for writes that must not be lost once a message is out). */
+async function withRetries<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (i - 1)));
+    }
+  }
+}
+
 export class Dispatcher {
   constructor(private readonly ctx: EngineContext) {}
 
@@ -89,8 +101,9 @@ export class Dispatcher {
       let rate: RateSlot | null = null;
       let rateReason: Reason | null = null;
       if (verdict.kind === 'send' && ctx.sendRate) {
-        rate = job.rate?.attempt === job.attempt ? job.rate : await this.reserve(t.orgId, sender, settings.sendRate, job.attempt, now);
-        const fit = fitSlot(rate.slot, now, verdict.windowEnd, t.policy as Policy);
+        rate = job.rate?.attempt === job.attempt ? job.rate : await this.reserve(t.orgId, sender, settings.sendRate, job.attempt);
+        // The clock read afresh: judging may have taken a while on a busy dispatcher, and the slot is against the real instant.
+        const fit = fitSlot(rate.slot, ctx.clock.now(), verdict.windowEnd, t.policy as Policy);
         if (fit.kind === 'wait') return { kind: 'wait' as const, rate };
         if (fit.kind !== 'now') {
           rateReason = fit.reason;
@@ -134,7 +147,7 @@ export class Dispatcher {
 
     if (outcome.kind === 'stale') return 'stale';
     if (outcome.kind === 'wait') {
-      const delayMs = outcome.rate.slot - now;
+      const delayMs = outcome.rate.slot - ctx.clock.now();
       if (job.park) return job.park(outcome.rate, delayMs);
       await new Promise((r) => setTimeout(r, delayMs));
       return this.fire(timerId, jobSendAt, { ...job, rate: outcome.rate });
@@ -166,15 +179,20 @@ export class Dispatcher {
         ...(validity === undefined ? {} : { validitySeconds: validity }),
         idempotencyToken: t.id,
       });
-      const at = ctx.clock.now();
-      await ctx.prisma.$transaction(async (tx) => {
-        const audit = { action: 'timer.sent', decision: 'send', data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null } };
-        const data = { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null, lastError: null };
-        // Normally still ours; if the lease ran out meanwhile the reconciler made it `unknown`.
-        if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit }, at)) return;
-        if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit }, at)) return;
-        // A status callback got there first (sent/delivered/…): just remember the provider id.
-        await tx.timer.updateMany({ where: { id: t.id, providerId: null }, data: { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null } });
+      // The message is out: recording it must not be lost to a busy pool or a brief database
+      // outage, so this write waits longer for a connection and is retried before giving up
+      // (then the lease expires, the timer becomes `unknown`, and the status callback settles it).
+      await withRetries(() => {
+        const at = ctx.clock.now();
+        return ctx.prisma.$transaction(async (tx) => {
+          const audit = { action: 'timer.sent', decision: 'send', data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null } };
+          const data = { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null, lastError: null };
+          // Normally still ours; if the lease ran out meanwhile the reconciler made it `unknown`.
+          if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit }, at)) return;
+          if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit }, at)) return;
+          // A status callback got there first (sent/delivered/…): just remember the provider id.
+          await tx.timer.updateMany({ where: { id: t.id, providerId: null }, data: { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null } });
+        }, { maxWait: 15_000, timeout: 30_000 });
       });
       return 'sent';
     } catch (err) {
@@ -195,7 +213,9 @@ export class Dispatcher {
     }
   }
 
-  private async reserve(orgId: string, sender: string | null, rates: OrgSettings['sendRate'], attempt: number, now: number): Promise<RateSlot> {
+  /** A new slot, reserved at the clock's current reading (a stale instant would get a slot in the past). */
+  private async reserve(orgId: string, sender: string | null, rates: OrgSettings['sendRate'], attempt: number): Promise<RateSlot> {
+    const now = this.ctx.clock.now();
     const slot = await this.ctx.sendRate!.reserve({ orgId, sender, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now });
     return { slot, reservedAt: now, attempt };
   }

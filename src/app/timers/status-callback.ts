@@ -88,6 +88,6 @@ export async function handleStatusCallback(ctx: EngineContext, input: StatusCall
         data: { providerId: update.sid, providerStatus: update.raw, errorCode: update.errorCode, via: 'status-callback', from: t.status },
       },
     }, now),
-  );
+  { maxWait: 15_000, timeout: 30_000 });
   return ok ? 'applied' : 'ignored';
 }

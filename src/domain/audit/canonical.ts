@@ -6,8 +6,6 @@
  *
  * Kept free of heavy imports: the parallel chain verifier loads it in worker threads.
  */
-import { createHash } from 'node:crypto';
-
 /** Characters JSON.stringify escapes in a string (quote, backslash, C0 controls, lone surrogates). */
 // eslint-disable-next-line no-control-regex -- the control characters are exactly what must be found
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
@@ -63,8 +61,4 @@ export function canonicalJson(value: unknown): string {
     return `${out}}`;
   }
   return JSON.stringify(value);
-}
-
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -8,7 +8,7 @@
  * (Deleting the newest rows cannot be seen from the chain alone: compare `lastSeq`/`lastHash`
  * with an anchor kept elsewhere for that.)
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { canonicalJson, quoteString } from './canonical.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -99,7 +99,8 @@ export function canonicalCore(entry: AuditEntryCore): string {
  * original formulation).
  */
 export function entryHash(prevHash: string, entry: AuditEntryCore): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalCore(entry)}`).digest('hex');
+  // crypto.hash: the one-shot form (no Hash object), the same digest as createHash().update().digest().
+  return oneShotHash('sha256', `${prevHash}\n${canonicalCore(entry)}`, 'hex');
 }
 
 /**
