@@ -587,6 +587,12 @@ interface MemoryResult {
   baselineAddRate: number;
 }
 
+/** Jobs held by the timers queue: delayed, plus those already due and waiting (no worker runs here). */
+async function jobsInRedis(redis: Redis, prefix: string): Promise<number> {
+  const [delayed, wait] = await Promise.all([redis.zcard(`${prefix}:${TIMERS_QUEUE}:delayed`), redis.llen(`${prefix}:${TIMERS_QUEUE}:wait`)]);
+  return delayed + wait;
+}
+
 async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult> {
   await redis.admin.flushall();
   const e = await engine({ parts: [], redisUrl: redis.url, env: { PUMP_INTERVAL: '5s', RECONCILE_INTERVAL: '15s' } });
@@ -636,7 +642,7 @@ async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult>
     }
     const after = await usedMemory(redis.admin);
     const engineKeys = (await redis.admin.dbsize()) - keysBefore;
-    const engineJobs = await redis.admin.zcard(`${e.prefix}:${TIMERS_QUEUE}:delayed`);
+    const engineJobs = await jobsInRedis(redis.admin, e.prefix);
     const { rows: q } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM timers WHERE status = 'queued'`);
     const withinHorizon = Number(q[0]!.n);
     log(`memory: engine put ${fmt(withinHorizon)} of ${fmt(m)} timers in Redis (${fmt(after - before)} bytes)`);
@@ -673,7 +679,7 @@ async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult>
     const addMs = performance.now() - a0;
     const bAfter = await usedMemory(redis.admin);
     const baselineKeys = (await redis.admin.dbsize()) - bKeysBefore;
-    const baselineJobs = await redis.admin.zcard(`${e.prefix}:${TIMERS_QUEUE}:delayed`);
+    const baselineJobs = await jobsInRedis(redis.admin, e.prefix);
     await queue.close();
     producer.disconnect();
     await redis.admin.flushall();

