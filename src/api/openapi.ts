@@ -15,7 +15,7 @@ import express, { type Router } from 'express';
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ERROR_CODES } from '../domain/errors.ts';
-import { openApiPath, type Method, type RouteSpec } from './route.ts';
+import { openApiPath, type Method, type RawBody, type RouteSpec } from './route.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -246,14 +246,36 @@ function statusResponses(statuses: Iterable<number>): Record<string, { $ref: str
   return out;
 }
 
+/** A raw (non-JSON) body's content: a string per content type, with its worked example where given. */
+function rawContent(raw: RawBody, where: string): Record<string, { schema: z.ZodType; example?: string }> {
+  for (const t of Object.keys(raw.examples ?? {})) {
+    if (!raw.contentTypes.includes(t)) throw new Error(`openapi: ${where} has an example for ${t}, which is not among its content types`);
+  }
+  return Object.fromEntries(
+    raw.contentTypes.map((t) => {
+      const example = raw.examples?.[t];
+      return [t, { schema: z.string(), ...(example === undefined ? {} : { example }) }];
+    }),
+  );
+}
+
 function apiRouteConfig(r: RouteSpec): RouteConfig {
   const bodyOptional = r.body ? r.body.safeParse(undefined).success : true;
   const roles = `Roles: ${r.roles.join(', ')}.`;
+  const where = `${r.method} ${r.path}`;
+  const responseHeaders = Object.fromEntries(
+    Object.entries(r.response.headers ?? {}).map(([name, h]) => [name, { description: h.description, schema: { type: 'string' as const }, ...(h.example === undefined ? {} : { example: h.example }) }]),
+  );
   const success = {
     description: r.response.description,
-    headers: RATE_HEADERS,
-    ...(r.response.schema
-      ? { content: { 'application/json': { schema: r.response.schema, ...(r.response.example === undefined ? {} : { example: r.response.example }) } } }
+    headers: { ...responseHeaders, ...RATE_HEADERS },
+    ...(r.response.schema || r.response.rawBody
+      ? {
+          content: {
+            ...(r.response.schema ? { 'application/json': { schema: r.response.schema, ...(r.response.example === undefined ? {} : { example: r.response.example }) } } : {}),
+            ...(r.response.rawBody ? rawContent(r.response.rawBody, `the response of ${where}`) : {}),
+          },
+        }
       : {}),
   };
   return {
@@ -272,7 +294,7 @@ function apiRouteConfig(r: RouteSpec): RouteConfig {
       ...(r.body
         ? { body: { required: !bodyOptional, content: { 'application/json': { schema: r.body, ...(r.example === undefined ? {} : { example: r.example }) } } } }
         : {}),
-      ...(r.rawBody ? { body: { required: true, content: Object.fromEntries(r.rawBody.contentTypes.map((t) => [t, { schema: z.string() }])) } } : {}),
+      ...(r.rawBody ? { body: { required: true, content: rawContent(r.rawBody, `the request body of ${where}`) } } : {}),
     },
     responses: { [String(r.response.status)]: success, ...statusResponses([...GENERIC_API_ERRORS, ...(r.errors ?? [])]) },
   };

@@ -31,6 +31,17 @@ export interface HandlerInput<B, Q, P> {
   res: Response;
 }
 
+/**
+ * A non-JSON body (a file: CSV, JSON lines…) that the handler reads from `req` or streams to `res`
+ * itself. Documented as a string per content type, with worked examples for some of them (each
+ * example's type must be one of `contentTypes`; a test parses every example as the code would).
+ */
+export interface RawBody {
+  contentTypes: readonly string[];
+  /** Worked examples by content type, e.g. `{ 'text/csv': 'phone,zip\n+12125550123,10001\n' }`. */
+  examples?: Readonly<Record<string, string>>;
+}
+
 export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, P extends z.ZodType = z.ZodType> {
   method: Method;
   /** Express path, e.g. `/v1/timers/:id`. */
@@ -45,14 +56,24 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   params?: P;
   /** Request headers the route reads (documented). */
   headers?: Record<string, { description: string; required?: boolean }>;
-  response: { status: number; description: string; schema?: z.ZodType; example?: unknown };
+  response: {
+    status: number;
+    description: string;
+    /** A JSON answer (the handler's return value). */
+    schema?: z.ZodType;
+    example?: unknown;
+    /** A non-JSON answer the handler streams itself (e.g. an export), instead of `schema`. */
+    rawBody?: RawBody;
+    /** Response headers the handler sets (documented), e.g. `Content-Disposition`. */
+    headers?: Record<string, { description: string; example?: string }>;
+  };
   /** Error statuses the route may answer besides the generic ones (400/401/403/429/503). */
   errors?: readonly number[];
   /**
    * A non-JSON body the handler reads itself from `req` as a stream (e.g. a CSV import): documented
    * only. Such a route declares no `body`, so no JSON parser is mounted and the stream is untouched.
    */
-  rawBody?: { contentTypes: readonly string[] };
+  rawBody?: RawBody;
   /** Body size limit for this route (e.g. bulk imports); default the deployment's BODY_LIMIT. */
   bodyLimit?: string;
   /** A request body that must validate against `body` (checked by a test). */

@@ -15,18 +15,15 @@
  * what is scheduled matches what will happen.
  */
 import { z } from 'zod';
-import type { Prisma } from '../adapters/db/client.ts';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { judgeTimer, PENDING_STATUSES, type ContactState, type Verdict } from '../domain/timer-rules.ts';
 import { formatUtc } from '../domain/time.ts';
 import { CalendarVersions } from './calendar-versions.ts';
 import { contactLocation } from './contacts.ts';
 import { loadOrgSettings, type OrgSettings } from './org-settings.ts';
-import type { QueuedTimer } from './ports.ts';
-import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './timers/context.ts';
-import { enqueueNearTerm } from './timers/pump.ts';
+import { storedTimerInput, type EngineContext } from './timers/context.ts';
 import { asRecord, decisionRecord, reasonCodes } from './timers/records.ts';
-import { transitionMany, type Move } from './timers/transitions.ts';
+import { REJUDGE_SELECT, rejudgeUnderLocks, type RejudgeTimer } from './timers/rejudge.ts';
 
 /** Timers read (and judged) per page; apply moves one page per transaction. */
 const PAGE = 200;
@@ -72,25 +69,7 @@ export const ApplyResultSchema = z.object({
 });
 export type ApplyResult = z.infer<typeof ApplyResultSchema>;
 
-const TIMER_SELECT = {
-  id: true,
-  orgId: true,
-  contactId: true,
-  journeyId: true,
-  campaignId: true,
-  status: true,
-  channel: true,
-  purpose: true,
-  policy: true,
-  subject: true,
-  requestedAt: true,
-  notAfter: true,
-  sendAt: true,
-  calendarVersion: true,
-  decision: true,
-  contact: { select: { phoneE164: true, zip: true } },
-} as const satisfies Prisma.TimerSelect;
-type PendingTimer = Prisma.TimerGetPayload<{ select: typeof TIMER_SELECT }>;
+type PendingTimer = RejudgeTimer;
 
 const NO_STATE: ContactState = { suppressions: [], journey: null };
 
@@ -130,7 +109,7 @@ export class CalendarImpact {
   private page(orgId: string, after: string, ids?: readonly string[]): Promise<PendingTimer[]> {
     return this.ctx.prisma.timer.findMany({
       where: { orgId, status: { in: [...PENDING_STATUSES] }, calendarVersion: { not: this.versions.loaded.version }, id: { gt: after, ...(ids ? { in: [...ids] } : {}) } },
-      select: TIMER_SELECT,
+      select: REJUDGE_SELECT,
       orderBy: { id: 'asc' },
       take: PAGE,
     });
@@ -189,69 +168,23 @@ export class CalendarImpact {
       const affected: PendingTimer[] = [];
       for (const t of page) if (await this.affected(t, settings, now)) affected.push(t);
       result.unchanged += page.length - affected.length;
-      if (affected.length > 0) {
-        const requeue: QueuedTimer[] = [];
-        const contactIds = [...new Set(affected.map((t) => t.contactId))].sort();
-        await ctx.prisma.$transaction(async (tx) => {
-          for (const id of contactIds) await lockContact(tx, id);
-          // Read again under the locks: a dispatcher may have moved some meanwhile.
-          const timers = await tx.timer.findMany({ where: { id: { in: affected.map((t) => t.id) }, status: { in: [...PENDING_STATUSES] } }, select: TIMER_SELECT, orderBy: { id: 'asc' } });
-          const moves: Move[] = [];
-          const kinds: Array<'rescheduled' | 'cancelled' | 'suppressed'> = [];
-          const histories = new Map<string, Awaited<ReturnType<typeof loadHistory>>>();
-          const states = new Map<string, ContactState>();
-          for (const t of timers) {
-            if (t.calendarVersion === loaded.version) continue;
-            const history = histories.get(t.contactId) ?? (await loadHistory(tx, t.contactId, now));
-            histories.set(t.contactId, history);
-            const stateKey = `${t.contactId}|${t.journeyId ?? ''}`;
-            const state = states.get(stateKey) ?? (await loadContactState(tx, { orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now));
-            states.set(stateKey, state);
-            const location = contactLocation(t.contact);
-            const verdict = judgeTimer(loaded, storedTimerInput(t, location, t.requestedAt.getTime(), now, history, settings), state, 'create');
-            const sendAt = verdictSendAt(verdict);
-            if (sendAt !== null && sendAt === t.sendAt?.getTime()) {
-              result.unchanged++;
-              continue;
-            }
-            fromVersions.add(t.calendarVersion);
-            const record = decisionRecord(verdict, loaded.version, location.candidates, 'create', now);
-            const only = { from: PENDING_STATUSES, where: { sendAt: t.sendAt } };
-            const data = {
-              reason: 'calendar_change',
-              fromVersion: t.calendarVersion,
-              toVersion: loaded.version,
-              from: t.sendAt?.toISOString() ?? null,
-              to: record.sendAt,
-              decision: record,
-            };
-            const base = { decision: record as object, calendarVersion: record.calendarVersion, leaseOwner: null, leaseUntil: null, updatedAt: new Date(now) };
-            const audit = { reasonCodes: reasonCodes(record.reasons), data };
-            if (sendAt !== null) {
-              moves.push({ timer: t, ...only, to: 'scheduled', data: { ...base, sendAt: new Date(sendAt) }, audit: { action: 'timer.rescheduled', decision: 'reschedule', ...audit } });
-              kinds.push('rescheduled');
-            } else {
-              const to = verdict.kind === 'suppress' ? ('suppressed' as const) : ('cancelled' as const);
-              moves.push({ timer: t, ...only, to, data: base, audit: { action: `timer.${to}`, decision: 'cancel', ...audit } });
-              kinds.push(to);
-            }
-          }
-          const done = await transitionMany(ctx, tx, moves, now);
-          done.forEach((ok, i) => {
-            if (!ok) {
-              result.unchanged++;
-              return;
-            }
-            result[kinds[i]!]++;
-            const m = moves[i]!;
-            const at = m.to === 'scheduled' ? (m.data?.sendAt as Date).getTime() : null;
-            if (at !== null && at <= now + ctx.settings.horizonMs) requeue.push({ timerId: m.timer.id, sendAt: at });
-          });
-        }, { timeout: 120_000, maxWait: 10_000 });
-        if (requeue.length) {
-          await enqueueNearTerm(ctx, requeue, now).catch((err: Error) => ctx.log.warn({ err: err.message }, 'enqueue after a calendar change failed; the pump will retry'));
+      const r = await rejudgeUnderLocks(ctx, orgId, affected, {}, settings, now, ({ timer: t, location, history, state }) => {
+        if (t.calendarVersion === loaded.version) return null;
+        const verdict = judgeTimer(loaded, storedTimerInput(t, location, t.requestedAt.getTime(), now, history, settings), state, 'create');
+        const sendAt = verdictSendAt(verdict);
+        if (sendAt !== null && sendAt === t.sendAt?.getTime()) {
+          result.unchanged++;
+          return null;
         }
-      }
+        fromVersions.add(t.calendarVersion);
+        const record = decisionRecord(verdict, loaded.version, location.candidates, 'create', now);
+        const data = { reason: 'calendar_change', fromVersion: t.calendarVersion, toVersion: loaded.version, from: t.sendAt?.toISOString() ?? null, to: record.sendAt, decision: record };
+        return { verdict, sendAt, record, data };
+      });
+      result.rescheduled += r.moved.rescheduled;
+      result.cancelled += r.moved.cancelled;
+      result.suppressed += r.moved.suppressed;
+      result.unchanged += r.lost;
       if (page.length < PAGE) break;
     }
     const moved = result.rescheduled + result.cancelled + result.suppressed;

@@ -20,15 +20,14 @@
  * `INVALID_ZIP`, `UNKNOWN_ZIP`, `CONFLICT`. Nothing else is stored about them.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { parse as parseCsv, type CsvError } from 'csv-parse';
 import { z } from 'zod';
 import { Prisma } from '../adapters/db/client.ts';
 import { AppError } from '../domain/errors.ts';
 import { resolveLocation } from '../domain/location/resolve.ts';
+import { contactFileFormatOf, contactFileRows, CONTACT_FILE_CONTENT_TYPES, type ContactFileFormat, type RowFields } from './contact-files.ts';
 import { phoneHash, type EngineContext } from './timers/context.ts';
 
-export type ImportFormat = 'csv' | 'jsonl';
+export type ImportFormat = ContactFileFormat;
 
 /** Rows per statement. */
 export const BATCH_SIZE = 1000;
@@ -38,8 +37,6 @@ export const PARALLEL_WRITES = 2;
 export const MAX_IMPORT_ROWS = 1_000_000;
 /** Bad rows reported in the answer (the first ones, by line). */
 export const MAX_ERROR_SAMPLES = 100;
-/** A CSV record or a JSONL line longer than this is a bad row (keeps one huge line from filling memory). */
-export const MAX_RECORD_CHARS = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Schemas (API)
@@ -67,151 +64,9 @@ export const ContactImportResultSchema = z.object({
 export type ContactImportResult = z.infer<typeof ContactImportResultSchema>;
 
 /** Content types of the import body → format. */
-export const IMPORT_CONTENT_TYPES: Record<string, ImportFormat> = {
-  'text/csv': 'csv',
-  'application/csv': 'csv',
-  'application/x-ndjson': 'jsonl',
-  'application/jsonl': 'jsonl',
-  'application/x-jsonlines': 'jsonl',
-  'application/jsonlines': 'jsonl',
-};
-
+export const IMPORT_CONTENT_TYPES = CONTACT_FILE_CONTENT_TYPES;
 /** `?format=` wins; else the Content-Type; else a 400. */
-export function importFormatOf(format: ImportFormat | undefined, contentType: string | undefined): ImportFormat {
-  if (format) return format;
-  const type = contentType?.split(';')[0]?.trim().toLowerCase();
-  const found = type ? IMPORT_CONTENT_TYPES[type] : undefined;
-  if (found) return found;
-  throw new AppError('INVALID_ARGUMENT', `cannot tell the file format from Content-Type ${type ? `"${type}"` : '(none)'}: send text/csv or application/x-ndjson, or add ?format=csv|jsonl`, [
-    { path: 'query.format', message: 'required when the Content-Type is not text/csv or application/x-ndjson' },
-  ]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading rows (streamed, with line numbers)
-// ---------------------------------------------------------------------------------------------
-
-interface Fields {
-  phone?: string | undefined;
-  zip?: string | undefined;
-  externalId?: string | undefined;
-}
-
-type RawRow = { line: number; fields: Fields } | { line: number; error: Omit<RowError, 'line'> };
-
-const rowError = (line: number, code: string, message: string): RawRow => ({ line, error: { code, message } });
-
-/** CSV header name → field (case, spaces, `_` and `-` ignored); other columns are ignored. */
-const CSV_COLUMNS: Record<string, keyof Fields> = { phone: 'phone', zip: 'zip', zipcode: 'zip', externalid: 'externalId' };
-
-function csvErrorMessage(err: CsvError): string {
-  if (err.code === 'CSV_MAX_RECORD_SIZE') return `record longer than ${MAX_RECORD_CHARS} characters`;
-  return `malformed CSV: ${err.message.split(':')[0] ?? err.code}`.slice(0, 200);
-}
-
-async function* csvRows(input: Readable): AsyncGenerator<RawRow> {
-  const skipped: RawRow[] = [];
-  const parser = parseCsv({
-    bom: true,
-    trim: true,
-    skip_empty_lines: true,
-    relax_column_count: true, // compared with the header below, so that a short or long row is one bad row
-    skip_records_with_error: true,
-    max_record_size: MAX_RECORD_CHARS,
-    info: true,
-    on_skip: (err) => {
-      if (err) skipped.push(rowError((err as CsvError & { lines?: number }).lines ?? 0, 'INVALID_ROW', csvErrorMessage(err)));
-    },
-  });
-  input.on('error', (err) => parser.destroy(err));
-  input.pipe(parser);
-  let columns: Array<keyof Fields | undefined> | undefined;
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    const line = info.lines;
-    while (skipped.length && skipped[0]!.line < line) yield skipped.shift()!;
-    if (!columns) {
-      const names = record.map((h) => CSV_COLUMNS[h.toLowerCase().replace(/[\s_-]/g, '')]);
-      columns = names.map((n, i) => (n && names.indexOf(n) === i ? n : undefined));
-      if (!columns.includes('phone')) {
-        throw new AppError('INVALID_ARGUMENT', `the CSV header (line ${line}) has no "phone" column`, [{ path: 'body', message: 'the first line must name the columns: phone, zip, externalId (others are ignored)' }]);
-      }
-      continue;
-    }
-    if (record.length !== columns.length) {
-      yield rowError(line, 'INVALID_ROW', `expected ${columns.length} columns (as in the header), got ${record.length}`);
-      continue;
-    }
-    const fields: Fields = {};
-    for (let i = 0; i < columns.length; i++) {
-      const name = columns[i];
-      if (name) fields[name] = record[i];
-    }
-    yield { line, fields };
-  }
-  yield* skipped;
-}
-
-function jsonField(row: Record<string, unknown>, name: keyof Fields): string | undefined | Error {
-  const v = row[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return new Error(`${name} must be a string`);
-}
-
-function jsonRow(line: number, text: string): RawRow {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return rowError(line, 'INVALID_ROW', 'not valid JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return rowError(line, 'INVALID_ROW', 'a line must be a JSON object');
-  const fields: Fields = {};
-  for (const name of ['phone', 'zip', 'externalId'] as const) {
-    const v = jsonField(value as Record<string, unknown>, name);
-    if (v instanceof Error) return rowError(line, 'INVALID_ROW', v.message);
-    fields[name] = v;
-  }
-  return { line, fields };
-}
-
-/** One JSON object per line; blank lines are skipped (they still count as lines). */
-async function* jsonlRows(input: Readable): AsyncGenerator<RawRow> {
-  const decoder = new StringDecoder('utf8');
-  let buf = '';
-  let line = 0;
-  /** The current line passed MAX_RECORD_CHARS: its text is dropped up to the next newline. */
-  let overlong = false;
-  const emit = function* (text: string): Generator<RawRow> {
-    line++;
-    if (overlong || text.length > MAX_RECORD_CHARS) {
-      overlong = false;
-      yield rowError(line, 'INVALID_ROW', `line longer than ${MAX_RECORD_CHARS} characters`);
-      return;
-    }
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.endsWith('\r')) text = text.slice(0, -1);
-    if (text.trim() === '') return;
-    yield jsonRow(line, text);
-  };
-  for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    buf += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    let start = 0;
-    let nl: number;
-    while ((nl = buf.indexOf('\n', start)) >= 0) {
-      yield* emit(buf.slice(start, nl));
-      start = nl + 1;
-    }
-    buf = buf.slice(start);
-    if (buf.length > MAX_RECORD_CHARS) {
-      overlong = true;
-      buf = '';
-    }
-  }
-  buf += decoder.end();
-  if (buf !== '' || overlong) yield* emit(buf);
-}
+export const importFormatOf = contactFileFormatOf;
 
 // ---------------------------------------------------------------------------------------------
 // Rows → contacts
@@ -229,7 +84,7 @@ interface Prepared {
 }
 
 /** Validates and places one row (the only `resolveLocation` call for it). */
-export function prepareRow(line: number, f: Fields): Prepared | RowError {
+export function prepareRow(line: number, f: RowFields): Prepared | RowError {
   const phone = f.phone?.trim();
   if (!phone) return { line, code: 'INVALID_ROW', message: 'phone is required' };
   if (phone.length > 40) return { line, code: 'INVALID_PHONE', message: 'not a valid phone number' };
@@ -401,7 +256,7 @@ export async function importContacts(ctx: EngineContext, orgId: string, opts: Im
   };
 
   let truncated = false;
-  const source = opts.format === 'csv' ? csvRows(opts.input) : jsonlRows(opts.input);
+  const source = contactFileRows(opts.input, opts.format);
   for await (const raw of source) {
     if (result.rows >= maxRows) {
       truncated = true;

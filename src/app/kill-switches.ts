@@ -9,19 +9,17 @@
  * takes the contacts' locks (sorted) before the org's audit chain, as the dispatcher does.
  */
 import { z } from 'zod';
-import type { KillSwitch as KillSwitchRow, Prisma } from '../adapters/db/client.ts';
+import type { KillSwitch as KillSwitchRow } from '../adapters/db/client.ts';
 import { JurisdictionCodeSchema } from '../domain/calendar/schema.ts';
 import { AppError } from '../domain/errors.ts';
 import { isKnownState } from '../domain/location/state-zones.ts';
-import { judgeTimer, killSwitchesFor, PENDING_STATUSES, type ContactState, type KillSwitch } from '../domain/timer-rules.ts';
+import { judgeTimer, killSwitchesFor, PENDING_STATUSES, type KillSwitch } from '../domain/timer-rules.ts';
 import { parseInstant } from '../domain/time.ts';
 import { contactLocation } from './contacts.ts';
 import { loadOrgSettings } from './org-settings.ts';
-import type { QueuedTimer } from './ports.ts';
-import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './timers/context.ts';
-import { enqueueNearTerm } from './timers/pump.ts';
-import { decisionRecord, reasonCodes } from './timers/records.ts';
-import { transitionMany, type Move } from './timers/transitions.ts';
+import { storedTimerInput, type EngineContext } from './timers/context.ts';
+import { decisionRecord } from './timers/records.ts';
+import { rejudgeUnderLocks } from './timers/rejudge.ts';
 
 /** Timers judged per transaction. */
 const PAGE = 200;
@@ -90,21 +88,6 @@ export function toDomainSwitch(k: KillSwitchRow): KillSwitch {
   return { id: k.id, from: k.startsAt.getTime(), to: k.endsAt.getTime(), reason: k.reason, jurisdictions: k.jurisdictions.length ? k.jurisdictions : null, zips: k.zips.length ? k.zips : null };
 }
 
-const JUDGE_SELECT = {
-  id: true,
-  orgId: true,
-  contactId: true,
-  journeyId: true,
-  campaignId: true,
-  status: true,
-  sendAt: true,
-  channel: true,
-  purpose: true,
-  policy: true,
-  notAfter: true,
-  subject: true,
-  contact: { select: { phoneE164: true, zip: true } },
-} as const satisfies Prisma.TimerSelect;
 
 export class KillSwitchService {
   constructor(private readonly ctx: EngineContext) {}
@@ -173,54 +156,18 @@ export class KillSwitchService {
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;
       const covered = page.filter((t) => killSwitchesFor([sw], contactLocation(t.contact)).length > 0);
-      if (covered.length > 0) {
-        const contactIds = [...new Set(covered.map((t) => t.contactId))].sort();
-        const requeue: QueuedTimer[] = [];
-        await ctx.prisma.$transaction(async (tx) => {
-          for (const id of contactIds) await lockContact(tx, id);
-          // Read again under the locks: a dispatcher may have moved some meanwhile.
-          const timers = await tx.timer.findMany({ where: { id: { in: covered.map((t) => t.id) }, status: { in: [...PENDING_STATUSES] }, sendAt: inPeriod }, select: JUDGE_SELECT, orderBy: { id: 'asc' } });
-          const moves: Move[] = [];
-          const kinds: Array<keyof KillSwitchAffected> = [];
-          const histories = new Map<string, Awaited<ReturnType<typeof loadHistory>>>();
-          const states = new Map<string, ContactState>();
-          for (const t of timers) {
-            // The state holds the new switch: its creation committed before this pass.
-            const history = histories.get(t.contactId) ?? (await loadHistory(tx, t.contactId, now));
-            histories.set(t.contactId, history);
-            const stateKey = `${t.contactId}|${t.journeyId ?? ''}`;
-            const state = states.get(stateKey) ?? (await loadContactState(tx, { orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now));
-            states.set(stateKey, state);
-            const location = contactLocation(t.contact);
-            const sendAt = t.sendAt!.getTime();
-            const verdict = judgeTimer(set, storedTimerInput(t, location, sendAt, now, history, settings), state, 'create');
-            if (verdict.kind === 'send') continue; // not blocked after all: nothing to move
-            const record = decisionRecord(verdict, set.version, location.candidates, 'create', now);
-            const only = { from: PENDING_STATUSES, where: { sendAt: t.sendAt } };
-            const audit = { reasonCodes: reasonCodes(record.reasons), data: { phase: 'kill_switch', killSwitchId: sw.id, from: t.sendAt!.toISOString(), decision: record } };
-            const base = { decision: record as object, calendarVersion: record.calendarVersion, leaseOwner: null, leaseUntil: null, updatedAt: new Date(now) };
-            if (verdict.kind === 'reschedule') {
-              moves.push({ timer: t, ...only, to: 'scheduled', data: { ...base, sendAt: new Date(verdict.sendAt) }, audit: { action: 'timer.rescheduled', decision: 'reschedule', ...audit } });
-              kinds.push('rescheduled');
-            } else {
-              const to = verdict.kind === 'suppress' ? ('suppressed' as const) : ('cancelled' as const);
-              moves.push({ timer: t, ...only, to, data: base, audit: { action: `timer.${to}`, decision: 'cancel', ...audit } });
-              kinds.push(to);
-            }
-          }
-          const done = await transitionMany(ctx, tx, moves, now);
-          done.forEach((ok, i) => {
-            if (!ok) return;
-            affected[kinds[i]!]++;
-            const m = moves[i]!;
-            const at = m.to === 'scheduled' ? (m.data?.sendAt as Date).getTime() : null;
-            if (at !== null && at <= now + ctx.settings.horizonMs) requeue.push({ timerId: m.timer.id, sendAt: at });
-          });
-        }, { timeout: 120_000, maxWait: 10_000 });
-        if (requeue.length) {
-          await enqueueNearTerm(ctx, requeue, now).catch((err: Error) => ctx.log.warn({ killSwitchId: sw.id, err: err.message }, 'enqueue after kill switch failed; the pump will retry'));
-        }
-      }
+      const r = await rejudgeUnderLocks(ctx, orgId, covered, { sendAt: inPeriod }, settings, now, ({ timer: t, location, history, state }) => {
+        // The state holds the new switch: its creation committed before this pass.
+        const sendAt = t.sendAt!.getTime();
+        const verdict = judgeTimer(set, storedTimerInput(t, location, sendAt, now, history, settings), state, 'create');
+        if (verdict.kind === 'send') return null; // not blocked after all: nothing to move
+        const record = decisionRecord(verdict, set.version, location.candidates, 'create', now);
+        const data = { phase: 'kill_switch', killSwitchId: sw.id, from: t.sendAt!.toISOString(), decision: record };
+        return { verdict, sendAt: verdict.kind === 'reschedule' ? verdict.sendAt : null, record, data };
+      });
+      affected.rescheduled += r.moved.rescheduled;
+      affected.cancelled += r.moved.cancelled;
+      affected.suppressed += r.moved.suppressed;
       if (page.length < PAGE) break;
     }
     if (affected.rescheduled || affected.cancelled || affected.suppressed) ctx.log.info({ killSwitchId: sw.id, ...affected }, 'kill switch applied to pending timers');

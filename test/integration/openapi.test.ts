@@ -2,14 +2,22 @@
  * The OpenAPI document against the app itself: every route registered on the Express app (walked
  * recursively through its routers) is documented with the right method, and nothing documented is
  * missing from the app; the document looks like OpenAPI 3.1 with resolvable $refs; every route's
- * example validates against its body schema and is in the document; /docs serves Swagger UI
- * from local files.
+ * example validates against its body schema and is in the document; the worked examples of the
+ * files (the audience upload, the contacts import, the audit export) read as the code reads or
+ * writes them; /docs serves Swagger UI from local files.
  */
+import { Readable } from 'node:stream';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { apiRoutes, createApp } from '../../src/api/app.ts';
 import { buildOpenApi, GENERIC_API_ERRORS, PUBLIC_ROUTES } from '../../src/api/openapi.ts';
-import { openApiPath, type RouteSpec } from '../../src/api/route.ts';
+import { openApiPath, type RawBody, type RouteSpec } from '../../src/api/route.ts';
+import { AuditEntrySchema } from '../../src/api/routes/audit.ts';
+import { EXPORT_COLUMNS } from '../../src/app/audit-queries.ts';
+import { AUDIENCE_CONTENT_TYPES, AudienceChunker, audienceRows, validateRow, type RawRow } from '../../src/app/campaigns/audience.ts';
+import { IMPORT_CONTENT_TYPES } from '../../src/app/contacts-import.ts';
 import { createLogger } from '../../src/adapters/log.ts';
 import { ERROR_CODES } from '../../src/domain/errors.ts';
 import { startEngine, type TestEngine } from '../helpers/engine.ts';
@@ -76,6 +84,35 @@ function resolveRef(ref: string): Json {
   return node;
 }
 
+function routeOf(method: string, path: string): RouteSpec {
+  const r = routes.find((x) => x.method === method && x.path === path);
+  expect(r, `${method} ${path} is declared`).toBeDefined();
+  return r!;
+}
+
+/** The file format of a content type (`text/csv` → csv; the JSON-lines types → jsonl). */
+function formatOfType(type: string): 'csv' | 'jsonl' | undefined {
+  return /csv/.test(type) ? 'csv' : /json/.test(type) ? 'jsonl' : undefined;
+}
+
+/** Every raw (non-JSON) body of the declarations, request or response, with its documented content. */
+function rawBodies(): Array<{ where: string; raw: RawBody; content: Json }> {
+  const out: Array<{ where: string; raw: RawBody; content: Json }> = [];
+  for (const r of routes) {
+    const op = doc.paths[openApiPath(r.path)][r.method];
+    if (r.rawBody) out.push({ where: `${r.method} ${r.path} request`, raw: r.rawBody, content: op.requestBody.content });
+    if (r.response.rawBody) out.push({ where: `${r.method} ${r.path} response`, raw: r.response.rawBody, content: op.responses[String(r.response.status)].content });
+  }
+  return out;
+}
+
+/** A raw example's lines (it must end with a line end: a file, not a fragment). */
+function linesOf(example: string, eol: '\n' | '\r\n'): string[] {
+  expect(example.endsWith(eol), `ends with ${JSON.stringify(eol)}`).toBe(true);
+  if (eol === '\r\n') expect(/(?<!\r)\n/.test(example), 'CRLF only, no bare LF').toBe(false);
+  return example.slice(0, -eol.length).split(eol);
+}
+
 function collectRefs(node: Json, out: string[] = []): string[] {
   if (Array.isArray(node)) for (const x of node) collectRefs(x, out);
   else if (node && typeof node === 'object') {
@@ -118,6 +155,13 @@ describe('every route is documented', () => {
       const success = op.responses[String(r.response.status)];
       expect(success, `${r.method} ${r.path} ${r.response.status}`).toBeDefined();
       if (r.response.schema) expect(success.content['application/json'].schema).toBeDefined();
+      if (r.response.rawBody) {
+        const types = [...(r.response.schema ? ['application/json'] : []), ...r.response.rawBody.contentTypes];
+        expect(Object.keys(success.content).sort()).toEqual(types.sort());
+        for (const t of r.response.rawBody.contentTypes) expect(success.content[t].schema).toEqual({ type: 'string' });
+      }
+      if (!r.response.schema && !r.response.rawBody) expect(success.content, `${r.method} ${r.path}: no response body`).toBeUndefined();
+      for (const [name, h] of Object.entries(r.response.headers ?? {})) expect(success.headers[name]).toMatchObject({ description: h.description, schema: { type: 'string' } });
       for (const s of [...GENERIC_API_ERRORS, ...(r.errors ?? [])]) {
         const ref = op.responses[String(s)]?.$ref as string | undefined;
         expect(ref, `${r.method} ${r.path} documents ${s}`).toBeDefined();
@@ -184,6 +228,97 @@ describe('the document', () => {
     }
     expect(withExample).toBeGreaterThan(0);
     if (withoutExample.length) console.warn(`routes with a body but no example: ${withoutExample.join(', ')}`);
+  });
+
+  it('every raw (file) body has a worked example for each of its formats, and the document carries it', () => {
+    const bodies = rawBodies();
+    expect(bodies.map((b) => b.where).sort()).toEqual(['get /v1/audit/export response', 'post /v1/contacts/import request', 'put /v1/campaigns/:id/audience request']);
+    for (const { where, raw, content } of bodies) {
+      const examples = raw.examples ?? {};
+      const formats = new Set(raw.contentTypes.map(formatOfType));
+      expect(formats.has(undefined), `${where}: every content type is CSV or JSON lines`).toBe(false);
+      expect(new Set(Object.keys(examples).map(formatOfType)), `${where}: an example for each format`).toEqual(formats);
+      for (const t of raw.contentTypes) {
+        expect(content[t].schema, `${where} ${t}`).toEqual({ type: 'string' });
+        expect(content[t].example, `${where} ${t}`).toBe(examples[t]);
+      }
+    }
+  });
+
+  it("the audience upload's examples read, as the upload reads them, into valid and distinct rows only", async () => {
+    const examples = routeOf('put', '/v1/campaigns/:id/audience').rawBody?.examples ?? {};
+    expect(Object.keys(examples).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    for (const [type, example] of Object.entries(examples)) {
+      const format = AUDIENCE_CONTENT_TYPES[type];
+      expect(format, type).toBeDefined();
+      const raw: RawRow[] = [];
+      for await (const row of audienceRows(Readable.from([example]), format!)) raw.push(row);
+      expect(raw.length, `${type}: rows`).toBeGreaterThanOrEqual(2);
+      for (const row of raw) {
+        expect('error' in row ? row.error : null, `${type} line ${row.line}`).toBeNull();
+        if ('fields' in row) expect(validateRow(row.line, row.fields), `${type} line ${row.line}`).not.toHaveProperty('code');
+      }
+      // No number or externalId twice either (the de-duplication is the chunker's).
+      const chunker = new AudienceChunker({ chunk: async () => {}, errors: async () => {} });
+      for (const row of raw) await chunker.add(row);
+      expect(await chunker.finish(), type).toMatchObject({ rows: raw.length, accepted: raw.length, errors: 0 });
+    }
+    // CSV and JSON lines describe the same file.
+    const csv = [];
+    for await (const row of audienceRows(Readable.from([examples['text/csv']!]), 'csv')) if ('fields' in row) csv.push(row.fields);
+    const jsonl = [];
+    for await (const row of audienceRows(Readable.from([examples['application/x-ndjson']!]), 'jsonl')) if ('fields' in row) jsonl.push(row.fields);
+    expect(csv).toEqual(jsonl);
+  });
+
+  it("the contacts import's examples import without a bad row (through the route itself)", async () => {
+    const examples = routeOf('post', '/v1/contacts/import').rawBody?.examples ?? {};
+    expect(Object.keys(examples).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    for (const [type, example] of Object.entries(examples)) {
+      expect(IMPORT_CONTENT_TYPES[type], type).toBeDefined();
+      const dataLines = example.split('\n').filter((l) => l.trim() !== '').length - (IMPORT_CONTENT_TYPES[type] === 'csv' ? 1 : 0);
+      expect(dataLines, type).toBeGreaterThanOrEqual(2);
+      const res = await fetch(`${e.url}/v1/contacts/import`, { method: 'POST', headers: { authorization: `Bearer ${e.key}`, 'content-type': type }, body: example });
+      const body = (await res.json()) as Json;
+      expect(res.status, `${type}: ${JSON.stringify(body)}`).toBe(200);
+      expect(body, type).toMatchObject({ rows: dataLines, errors: 0, errorSamples: [] });
+    }
+  });
+
+  it("the audit export's examples: the CSV has the export's header and CRLF records, each JSON line is a GET /v1/audit item, both the same entries", () => {
+    const exp = routeOf('get', '/v1/audit/export');
+    const examples = exp.response.rawBody?.examples ?? {};
+    expect(Object.keys(examples).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    const op = doc.paths['/v1/audit/export'].get;
+    expect(op.responses['200'].headers['Content-Disposition'].example).toMatch(/^attachment; filename="audit-\d{8}T\d{6}\.(csv|jsonl)"$/);
+
+    // JSON lines: each line an item of GET /v1/audit (its page schema's item), no field more or less.
+    const page = routeOf('get', '/v1/audit').response.schema as z.ZodObject<{ items: z.ZodArray<z.ZodType> }>;
+    expect(page.shape.items.element, "GET /v1/audit's items are AuditEntrySchema").toBe(AuditEntrySchema);
+    const item = z.strictObject(AuditEntrySchema.shape);
+    const items = linesOf(examples['application/x-ndjson']!, '\n').map((line, i) => {
+      const parsed = item.safeParse(JSON.parse(line));
+      expect(parsed.success, `JSON line ${i + 1}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues)}`).toBe(true);
+      return parsed.data!;
+    });
+    expect(items.length).toBeGreaterThanOrEqual(1);
+    expect(page.safeParse({ items, nextCursor: null }).success).toBe(true);
+    for (let i = 1; i < items.length; i++) {
+      expect(items[i]!.seq, 'chain order').toBeGreaterThan(items[i - 1]!.seq);
+      if (items[i]!.seq === items[i - 1]!.seq + 1) expect(items[i]!.prevHash, 'consecutive entries chain').toBe(items[i - 1]!.hash);
+    }
+
+    // CSV: the very header the export writes, CRLF records (RFC 4180), the same entries.
+    const csv = examples['text/csv']!;
+    expect(csv.startsWith(`${EXPORT_COLUMNS.join(',')}\r\n`), 'starts with the export header').toBe(true);
+    linesOf(csv, '\r\n');
+    const [header, ...records] = parseCsvSync(csv, { record_delimiter: '\r\n' }) as string[][];
+    expect(header).toEqual([...EXPORT_COLUMNS]);
+    const text = (v: string | null) => v ?? '';
+    expect(records.map((r) => [...r.slice(0, 9), ...r.slice(10)])).toEqual(
+      items.map((x) => [String(x.seq), x.at, x.action, text(x.timerId), text(x.contactId), text(x.journeyId), text(x.campaignId), text(x.decision), x.reasonCodes.join('|'), x.prevHash, x.hash]),
+    );
+    expect(records.map((r) => JSON.parse(r[9]!) as unknown)).toEqual(items.map((x) => x.data));
   });
 
   it('documents the webhooks and health routes without the API-key scheme', () => {

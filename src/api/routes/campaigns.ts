@@ -34,7 +34,7 @@ const STATS_EXAMPLE = {
 };
 
 const VIEW_EXAMPLE = {
-  id: '3f6c1a52-8a0e-4c1e-9d7e-2b1f4f1f9a10',
+  id: '3db5d0bb-3dd5-4a95-990c-64269c7255cc',
   name: 'December reminder',
   status: 'planned',
   preview: false,
@@ -51,6 +51,12 @@ const VIEW_EXAMPLE = {
   stats: STATS_EXAMPLE,
   createdAt: '2026-12-08T17:00:00.000Z',
   updatedAt: '2026-12-08T17:00:01.000Z',
+};
+
+/** The audience file of the worked example, as CSV and as JSON lines (the same two contacts). */
+const AUDIENCE_EXAMPLES = {
+  'text/csv': 'phone,zip,externalId\n+12125550123,10001,cust-1\n+13105550123,90012,cust-2\n',
+  'application/x-ndjson': '{"phone":"+12125550123","zip":"10001","externalId":"cust-1"}\n{"phone":"+13105550123","zip":"90012","externalId":"cust-2"}\n',
 };
 
 export function campaignRoutes(ctx: EngineContext): RouteSpec[] {
@@ -104,7 +110,7 @@ export function campaignRoutes(ctx: EngineContext): RouteSpec[] {
       roles: ['admin', 'ops'],
       params: idParams,
       query: UploadAudienceQuery,
-      rawBody: { contentTypes: Object.keys(AUDIENCE_CONTENT_TYPES) },
+      rawBody: { contentTypes: Object.keys(AUDIENCE_CONTENT_TYPES), examples: AUDIENCE_EXAMPLES },
       response: { status: 200, description: 'The campaign, planning', schema: CampaignViewSchema, example: { ...VIEW_EXAMPLE, status: 'planning', audience: { kind: 'upload', format: 'csv' }, progress: { chunksDone: 0, chunksSkipped: 0, chunksTotal: 20, rows: 20_012, planned: 0, errors: 12 } } },
       errors: [404, 409, 413],
       handler: ({ params, query, auth, req }) => campaigns.uploadAudience(auth.orgId, params.id, req, audienceFormatOf(query.format, req.get('content-type'))),

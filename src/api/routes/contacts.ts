@@ -15,6 +15,12 @@ const IMPORT_DESCRIPTION = `The request body is the file itself (not JSON), stre
 
 Upsert by phone number (E.164), or by \`externalId\` when it is already known (a known externalId with another number is a bad row, \`CONFLICT\`). Each row is placed once (zip → state and zones, area code) and the result stored. Bad rows (\`INVALID_ROW\`: missing phone, malformed JSON, wrong column count…; \`INVALID_PHONE\`, \`INVALID_ZIP\`, \`UNKNOWN_ZIP\`, \`CONFLICT\`) never abort the file: they are counted and the first ${MAX_ERROR_SAMPLES} are returned with their line (the CSV header is line 1) — the full list is not stored. \`list\` adds every imported contact to that contact list (created if needed). Re-importing a file is harmless (\`created\` 0). Audited \`contacts.imported\` (counts only). More than 1,000,000 rows: the first 1,000,000 are imported and the answer is 413.`;
 
+/** A file of two contacts, as CSV (other columns ignored; RFC 4180 quoting) and as JSON lines. */
+const IMPORT_EXAMPLES = {
+  'text/csv': 'phone,zip,externalId,name\n+12125550123,10001,crm-42,Ada\n+13055550100,33130,crm-43,"Hopper, Grace"\n',
+  'application/x-ndjson': '{"phone":"+12125550123","zip":"10001","externalId":"crm-42"}\n{"phone":"+13055550100","zip":"33130","externalId":"crm-43"}\n',
+};
+
 export function contactRoutes(ctx: EngineContext): RouteSpec[] {
   const contacts = new ContactQueries(ctx);
   return [
@@ -27,7 +33,7 @@ export function contactRoutes(ctx: EngineContext): RouteSpec[] {
       roles: ['admin', 'ops'],
       query: ImportContactsQuery,
       // No `body`: the JSON parser is not mounted and the handler reads the request as a stream.
-      rawBody: { contentTypes: Object.keys(IMPORT_CONTENT_TYPES) },
+      rawBody: { contentTypes: Object.keys(IMPORT_CONTENT_TYPES), examples: IMPORT_EXAMPLES },
       response: {
         status: 200,
         description: 'Counts, and the first bad rows by line',

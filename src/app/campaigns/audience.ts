@@ -15,18 +15,13 @@
  * another number in the org.)
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { parse as parseCsv, type CsvError } from 'csv-parse';
-import { AppError } from '../../domain/errors.ts';
 import { resolveLocation } from '../../domain/location/resolve.ts';
+import { contactFileFormatOf, contactFileRows, CONTACT_FILE_CONTENT_TYPES, type ContactFileFormat, type RawRow, type RowError, type RowFields } from '../contact-files.ts';
 
-export type AudienceFormat = 'csv' | 'jsonl';
+export type AudienceFormat = ContactFileFormat;
 
 /** Rows per chunk (one planning job each). */
 export const CHUNK_SIZE = 1000;
-/** A CSV record or a JSONL line longer than this is a bad row (one huge line cannot fill memory). */
-export const MAX_RECORD_CHARS = 64 * 1024;
 
 /** One good row as stored in a chunk. `i` is its index in the campaign (the timer's `campaign_row`). */
 export interface AudienceRow {
@@ -38,161 +33,15 @@ export interface AudienceRow {
   externalId?: string;
 }
 
-export interface RowError {
-  line: number;
-  code: string;
-  message: string;
-}
-
-export interface RowFields {
-  phone?: string | undefined;
-  zip?: string | undefined;
-  externalId?: string | undefined;
-}
-
-export type RawRow = { line: number; fields: RowFields } | { line: number; error: Omit<RowError, 'line'> };
+export type { RawRow, RowError, RowFields };
 
 /** Content types of an audience file → format. */
-export const AUDIENCE_CONTENT_TYPES: Record<string, AudienceFormat> = {
-  'text/csv': 'csv',
-  'application/csv': 'csv',
-  'application/x-ndjson': 'jsonl',
-  'application/jsonl': 'jsonl',
-  'application/x-jsonlines': 'jsonl',
-  'application/jsonlines': 'jsonl',
-};
-
+export const AUDIENCE_CONTENT_TYPES = CONTACT_FILE_CONTENT_TYPES;
 /** `?format=` wins; else the Content-Type; else a 400. */
-export function audienceFormatOf(format: AudienceFormat | undefined, contentType: string | undefined): AudienceFormat {
-  if (format) return format;
-  const type = contentType?.split(';')[0]?.trim().toLowerCase();
-  const found = type ? AUDIENCE_CONTENT_TYPES[type] : undefined;
-  if (found) return found;
-  throw new AppError('INVALID_ARGUMENT', `cannot tell the file format from Content-Type ${type ? `"${type}"` : '(none)'}: send text/csv or application/x-ndjson, or add ?format=csv|jsonl`, [
-    { path: 'query.format', message: 'required when the Content-Type is not text/csv or application/x-ndjson' },
-  ]);
-}
+export const audienceFormatOf = contactFileFormatOf;
 
-// ---------------------------------------------------------------------------------------------
-// Reading
-// ---------------------------------------------------------------------------------------------
-
-const bad = (line: number, code: string, message: string): RawRow => ({ line, error: { code, message } });
-
-/** CSV header name → field (case, spaces, `_` and `-` ignored); other columns are ignored. */
-const CSV_COLUMNS: Record<string, keyof RowFields> = { phone: 'phone', phonenumber: 'phone', zip: 'zip', zipcode: 'zip', externalid: 'externalId' };
-
-function csvErrorMessage(err: CsvError): string {
-  if (err.code === 'CSV_MAX_RECORD_SIZE') return `record longer than ${MAX_RECORD_CHARS} characters`;
-  return `malformed CSV: ${err.message.split(':')[0] ?? err.code}`.slice(0, 200);
-}
-
-export async function* csvAudienceRows(input: Readable): AsyncGenerator<RawRow> {
-  const skipped: RawRow[] = [];
-  const parser = parseCsv({
-    bom: true,
-    trim: true,
-    skip_empty_lines: true,
-    relax_column_count: true, // compared with the header below: a short or long row is one bad row
-    skip_records_with_error: true,
-    max_record_size: MAX_RECORD_CHARS,
-    info: true,
-    on_skip: (err) => {
-      if (err) skipped.push(bad((err as CsvError & { lines?: number }).lines ?? 0, 'INVALID_ROW', csvErrorMessage(err)));
-    },
-  });
-  input.on('error', (err) => parser.destroy(err));
-  input.pipe(parser);
-  let columns: Array<keyof RowFields | undefined> | undefined;
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    const line = info.lines;
-    while (skipped.length && skipped[0]!.line < line) yield skipped.shift()!;
-    if (!columns) {
-      const names = record.map((h) => CSV_COLUMNS[h.toLowerCase().replace(/[\s_-]/g, '')]);
-      columns = names.map((n, i) => (n && names.indexOf(n) === i ? n : undefined));
-      if (!columns.includes('phone')) {
-        throw new AppError('INVALID_ARGUMENT', `the CSV header (line ${line}) has no "phone" column`, [{ path: 'body', message: 'the first line must name the columns: phone, zip, externalId (others are ignored)' }]);
-      }
-      continue;
-    }
-    if (record.length !== columns.length) {
-      yield bad(line, 'INVALID_ROW', `expected ${columns.length} columns (as in the header), got ${record.length}`);
-      continue;
-    }
-    const fields: RowFields = {};
-    for (let i = 0; i < columns.length; i++) {
-      const name = columns[i];
-      if (name) fields[name] = record[i];
-    }
-    yield { line, fields };
-  }
-  yield* skipped;
-}
-
-function jsonField(row: Record<string, unknown>, name: keyof RowFields): string | undefined | Error {
-  const v = row[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return new Error(`${name} must be a string`);
-}
-
-function jsonRow(line: number, text: string): RawRow {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return bad(line, 'INVALID_ROW', 'not valid JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad(line, 'INVALID_ROW', 'a line must be a JSON object');
-  const fields: RowFields = {};
-  for (const name of ['phone', 'zip', 'externalId'] as const) {
-    const v = jsonField(value as Record<string, unknown>, name);
-    if (v instanceof Error) return bad(line, 'INVALID_ROW', v.message);
-    fields[name] = v;
-  }
-  return { line, fields };
-}
-
-/** One JSON object per line; blank lines are skipped (they still count as lines). */
-export async function* jsonlAudienceRows(input: Readable): AsyncGenerator<RawRow> {
-  const decoder = new StringDecoder('utf8');
-  let buf = '';
-  let line = 0;
-  let overlong = false;
-  const emit = function* (text: string): Generator<RawRow> {
-    line++;
-    if (overlong) {
-      overlong = false;
-      yield bad(line, 'INVALID_ROW', `line longer than ${MAX_RECORD_CHARS} characters`);
-      return;
-    }
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.endsWith('\r')) text = text.slice(0, -1);
-    if (text.trim() === '') return;
-    yield jsonRow(line, text);
-  };
-  for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    buf += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    let start = 0;
-    let nl: number;
-    while ((nl = buf.indexOf('\n', start)) >= 0) {
-      yield* emit(buf.slice(start, nl));
-      start = nl + 1;
-    }
-    buf = buf.slice(start);
-    if (buf.length > MAX_RECORD_CHARS) {
-      overlong = true;
-      buf = '';
-    }
-  }
-  buf += decoder.end();
-  if (buf !== '' || overlong) yield* emit(buf);
-}
-
-export function audienceRows(input: Readable, format: AudienceFormat): AsyncGenerator<RawRow> {
-  return format === 'csv' ? csvAudienceRows(input) : jsonlAudienceRows(input);
-}
+/** The file's rows as read (src/app/contact-files.ts, shared with the contacts import). */
+export const audienceRows = contactFileRows;
 
 // ---------------------------------------------------------------------------------------------
 // Validation and de-duplication
