@@ -149,6 +149,7 @@ export class AuditQueries {
   }
 
   async list(orgId: string, q: ListAuditInput, opts: { maskPhones?: boolean } = {}): Promise<{ items: AuditEntryView[]; nextCursor: string | null }> {
+    await this.ctx.audit.settle(orgId);
     const where = await this.where(orgId, q);
     if (!where) return { items: [], nextCursor: null };
     const params = [...where.params, q.cursor ? Number(q.cursor) : 0, q.limit + 1];
@@ -169,6 +170,7 @@ export class AuditQueries {
    * 'drain'. Stops at once if `out` closes (the client went away). Does not end `out`.
    */
   async export(orgId: string, q: ExportAuditInput, out: Writable, opts: { maskPhones?: boolean; pageSize?: number } = {}): Promise<{ rows: number; aborted: boolean }> {
+    await this.ctx.audit.settle(orgId);
     const pageSize = opts.pageSize ?? 2000;
     const csv = q.format === 'csv';
     let closed = out.destroyed || out.writableEnded;

@@ -99,6 +99,7 @@ export class AuditReplay {
   }
 
   async replay(orgId: string, input: ReplayInput): Promise<ReplayResult> {
+    await this.ctx.audit.settle(orgId);
     const versions = new CalendarVersions(this.ctx);
     const asOf = input.asOf === undefined ? undefined : parseInstant(input.asOf)!;
     const set = asOf === undefined ? versions.loaded : (await versions.inForceAt(asOf)).set;

@@ -146,6 +146,7 @@ export class TimerExplanations {
       },
     });
     if (!t) throw new AppError('NOT_FOUND', `timer ${timerId} not found`);
+    await this.ctx.audit.settle(orgId);
     const entries: Entry[] = await this.ctx.prisma.auditEntry.findMany({
       where: { orgId, timerId },
       orderBy: { seq: 'asc' },

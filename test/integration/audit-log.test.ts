@@ -175,3 +175,92 @@ describe('AuditLog', () => {
     expect(await log.verify(orgId)).toMatchObject({ ok: false, count: 2, brokenAtSeq: 3 });
   });
 });
+
+describe('staged entries (AuditLog.stage + link)', () => {
+  const chainOf = (orgId: string) => prisma.auditEntry.findMany({ where: { orgId }, orderBy: { seq: 'asc' }, select: { seq: true, action: true, data: true, createdAt: true, reasonCodes: true, decision: true } });
+  const pendingOf = (orgId: string) => prisma.auditPending.count({ where: { orgId } });
+
+  it('are in no chain until linked, then join it in staging order with what was staged', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    await log.append(orgId, inputs(2, 'before'));
+    await prisma.$transaction((tx) => log.stage(orgId, inputs(3, 'staged', 1000), tx));
+    await prisma.$transaction((tx) => log.stage(orgId, inputs(2, 'staged-again', 2000), tx));
+    expect((await chainOf(orgId)).map((e) => e.action)).toEqual(['before.action', 'before.action']);
+    expect(await pendingOf(orgId)).toBe(5);
+
+    await log.link(orgId);
+    const chain = await chainOf(orgId);
+    expect(chain.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(chain.slice(2).map((e) => (e.data as { tag: string; i: number }).tag + (e.data as { i: number }).i)).toEqual(['staged0', 'staged1', 'staged2', 'staged-again0', 'staged-again1']);
+    // The same values as an append would store (data normalised as JSON, ms-precision time, codes).
+    const expected = inputs(3, 'staged', 1000);
+    expect(chain[3]).toMatchObject({ decision: 'ALLOW', reasonCodes: ['R1', 'R1'], createdAt: expected[1]!.createdAt, data: JSON.parse(JSON.stringify(expected[1]!.data)) as unknown });
+    expect(await pendingOf(orgId)).toBe(0);
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 7, lastSeq: 7 });
+  });
+
+  it('a staging transaction that rolls back leaves nothing; append links what is staged first', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    await expect(
+      prisma.$transaction(async (tx) => {
+        await log.stage(orgId, inputs(2, 'rolled-back'), tx);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await prisma.$transaction((tx) => log.stage(orgId, inputs(1, 'claimed'), tx));
+    // Not linked (the process "died"): the next append puts it before its own entries.
+    const appended = await log.append(orgId, inputs(1, 'cancelled', 500));
+    expect(appended.map((e) => e.seq)).toEqual([2]);
+    expect((await chainOf(orgId)).map((e) => e.action)).toEqual(['claimed.action', 'cancelled.action']);
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 2 });
+  });
+
+  it('verify, and linkAllPending (the reconciler), link what a crash left staged', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const log = new AuditLog(prisma);
+    await prisma.$transaction((tx) => log.stage(a, inputs(3, 'a'), tx));
+    await prisma.$transaction((tx) => log.stage(b, inputs(4, 'b'), tx));
+    expect(await log.verify(a)).toMatchObject({ ok: true, count: 3 });
+    expect(await pendingOf(b)).toBe(4);
+    expect(await log.linkAllPending()).toBe(1);
+    expect(await pendingOf(b)).toBe(0);
+    expect(await log.verify(b)).toMatchObject({ ok: true, count: 4 });
+    expect(await log.linkAllPending()).toBe(0);
+  });
+
+  it('many stagers and appenders in 4 processes at once: one chain, each stager\u2019s entries in its order, nothing lost', async () => {
+    const orgId = await newOrg();
+    const clients = Array.from({ length: 4 }, () => createPrisma(db.url, { maxConnections: 4 }));
+    extraClients.push(...clients);
+    const logs = clients.map((c) => new AuditLog(c));
+    // 4 "processes" × 10 timers, each timer: claimed → sent → delivered, staged in 3 transactions, linked after each
+    // (link requests pile up and are served together), plus a synchronous append now and then.
+    await Promise.all(
+      clients.flatMap((c, k) =>
+        Array.from({ length: 10 }, async (_, t) => {
+          for (const step of ['claimed', 'sent', 'delivered']) {
+            await c.$transaction((tx) => logs[k]!.stage(orgId, [{ action: `timer.${step}`, createdAt: new Date(T0), timerId: null, data: { timer: `${k}-${t}`, step } }], tx));
+            await logs[k]!.link(orgId);
+          }
+          if (t % 3 === 0) await logs[k]!.append(orgId, [{ action: 'other', createdAt: new Date(T0), data: { k, t } }]);
+        }),
+      ),
+    );
+    expect(await pendingOf(orgId)).toBe(0);
+    const chain = await chainOf(orgId);
+    expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 4 * 10 * 3 + 4 * 4 }, (_, i) => i + 1));
+    const byTimer = new Map<string, string[]>();
+    for (const e of chain) {
+      const d = e.data as { timer?: string; step?: string };
+      if (d.timer) byTimer.set(d.timer, [...(byTimer.get(d.timer) ?? []), d.step!]);
+    }
+    expect(byTimer.size).toBe(40);
+    for (const steps of byTimer.values()) expect(steps).toEqual(['claimed', 'sent', 'delivered']);
+    expect(await verifyPaged(orgId)).toMatchObject({ ok: true, count: 136, lastSeq: 136 });
+  });
+
+  const verifyPaged = (orgId: string) => new AuditLog(prisma, { pageSize: 50 }).verify(orgId);
+});

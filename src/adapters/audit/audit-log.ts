@@ -4,7 +4,17 @@
  * `append` writes a batch in one transaction: it locks the org row (FOR NO KEY UPDATE, which
  * serialises appenders of the same org across processes but does not block foreign-key inserts
  * elsewhere, which only take FOR KEY SHARE), reads the chain head, links the batch onto it and
- * inserts it with one createMany. The unique (org_id, seq) index is the last line of defence.
+ * inserts it with one multi-row INSERT. The unique (org_id, seq) index is the last line of defence.
+ *
+ * `stage` + `link`, for the hot paths (a message's claim, send and status callbacks): `stage`
+ * writes the entries to audit_pending in the caller's transaction — atomically with the state
+ * change they record, but without the org's chain lock, so one org's messages are not serialised
+ * on it — and `link`, called once that transaction has committed, moves every staged entry of
+ * the org into the chain (in staging order, many per transaction). Link requests made while a
+ * pass runs are served together by the next pass (which starts after them, so it sees their
+ * entries). `append` links what is staged before its own entries (they happened before them),
+ * readers call `settle` first, and the reconciler calls `linkAllPending` for entries a crash left
+ * between commit and link.
  *
  * `verify` streams an org's entries in seq order through the chain verifier: keyset pages of raw
  * SQL over the client's pg pool (chain-reader.ts); a long chain is cut into seq ranges verified by
@@ -78,6 +88,73 @@ function normaliseDate(d: Date): Date {
   return new Date(ms);
 }
 
+/** Staged entries are linked this many per statement. */
+const LINK_BATCH = 2000;
+
+interface PendingRow {
+  id: string;
+  action: string;
+  timerId: string | null;
+  contactId: string | null;
+  journeyId: string | null;
+  campaignId: string | null;
+  decision: string | null;
+  reasonCodes: string[];
+  dataJson: string;
+  createdAt: number;
+}
+
+const PENDING_SQL = `SELECT id::text AS id, action, timer_id::text AS "timerId", contact_id::text AS "contactId", journey_id::text AS "journeyId",
+    campaign_id::text AS "campaignId", decision, reason_codes AS "reasonCodes", data AS "dataJson", (extract(epoch from created_at) * 1000)::float8 AS "createdAt"
+  FROM audit_pending WHERE org_id = $1::uuid AND id > $2::bigint ORDER BY id LIMIT $3`;
+
+interface LinkerState {
+  requested: number;
+  running: boolean;
+  waiters: Array<{ gen: number; resolve: () => void; reject: (err: unknown) => void }>;
+}
+
+/** An entry's references and labels, nulls for the absent ones. */
+function refs(input: AuditInput) {
+  return {
+    action: input.action,
+    timerId: input.timerId ?? null,
+    contactId: input.contactId ?? null,
+    journeyId: input.journeyId ?? null,
+    campaignId: input.campaignId ?? null,
+    decision: input.decision ?? null,
+    reasonCodes: [...(input.reasonCodes ?? [])],
+  };
+}
+
+type LinkItem = ReturnType<typeof refs> & { data: unknown; dataJson: string; createdAt: Date };
+
+/**
+ * Hashes `items` onto the chain after (seq, prevHash) and inserts them with one multi-row INSERT
+ * from arrays: what was hashed is what is stored (data as its JSON text, the JSON of the
+ * normalised value). Returns the new head and what was written per entry.
+ */
+async function insertLinked(tx: Tx, orgId: string, seq: number, prevHash: string, items: readonly LinkItem[]): Promise<{ seq: number; prevHash: string; out: AppendedEntry[] }> {
+  const rows: Array<LinkItem & { seq: number; prevHash: string; hash: string }> = [];
+  for (const item of items) {
+    seq += 1;
+    const hash = entryHash(prevHash, { orgId, seq, ...item });
+    rows.push({ ...item, seq, prevHash, hash });
+    prevHash = hash;
+  }
+  const col = <T>(f: (r: (typeof rows)[number]) => T): T[] => rows.map(f);
+  await tx.$executeRaw`
+    INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
+    SELECT ${orgId}::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
+           ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
+    FROM unnest(${col((c) => c.seq)}::int[], ${col((c) => c.timerId)}::uuid[], ${col((c) => c.contactId)}::uuid[],
+                ${col((c) => c.journeyId)}::uuid[], ${col((c) => c.campaignId)}::uuid[], ${col((c) => c.action)}::text[],
+                ${col((c) => c.decision)}::text[], ${col((c) => JSON.stringify(c.reasonCodes))}::text[], ${col((c) => c.dataJson)}::text[],
+                ${col((c) => c.prevHash)}::text[], ${col((c) => c.hash)}::text[], ${col((c) => c.createdAt.toISOString())}::text[])
+      AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
+  return { seq, prevHash, out: rows.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash })) };
+}
+
 export class AuditLog {
   private readonly pageSize: number;
   private readonly txOptions: { timeout: number; maxWait: number };
@@ -85,6 +162,8 @@ export class AuditLog {
   readonly pool: pg.Pool | undefined;
   private readonly verifyWorkers: number;
   private readonly parallelFrom: number;
+  /** Link passes in this process, per org. */
+  private readonly linkers = new Map<string, LinkerState>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -111,57 +190,98 @@ export class AuditLog {
   private async appendIn(tx: Tx, orgId: string, entries: readonly AuditInput[]): Promise<AppendedEntry[]> {
     const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id::text AS id FROM orgs WHERE id = ${orgId}::uuid FOR NO KEY UPDATE`;
     if (locked.length === 0) throw new AuditOrgNotFoundError(orgId);
+    const head = await tx.$queryRaw<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_entries WHERE org_id = ${orgId}::uuid ORDER BY seq DESC LIMIT 1`;
+    let seq = head[0]?.seq ?? 0;
+    let prevHash = head[0]?.hash ?? GENESIS_HASH;
 
-    const head = await tx.auditEntry.findFirst({
-      where: { orgId },
-      orderBy: { seq: 'desc' },
-      select: { seq: true, hash: true },
-    });
-    let seq = head?.seq ?? 0;
-    let prevHash = head?.hash ?? GENESIS_HASH;
-
-    const rows: Array<{ core: Omit<Prisma.AuditEntryCreateManyInput, 'data'>; dataJson: string }> = [];
-    const out: AppendedEntry[] = [];
-    for (const input of entries) {
-      seq += 1;
-      const data = normaliseData(input.data);
-      const dataJson = JSON.stringify(data);
-      const createdAt = normaliseDate(input.createdAt);
-      const core = {
-        orgId,
-        seq,
-        action: input.action,
-        timerId: input.timerId ?? null,
-        contactId: input.contactId ?? null,
-        journeyId: input.journeyId ?? null,
-        campaignId: input.campaignId ?? null,
-        decision: input.decision ?? null,
-        reasonCodes: [...(input.reasonCodes ?? [])],
-        data,
-        createdAt,
-      };
-      const hash = entryHash(prevHash, core);
-      rows.push({ core: { ...core, prevHash, hash }, dataJson });
-      out.push({ seq, prevHash, hash });
-      prevHash = hash;
+    // Staged entries first, in staging order: they were committed before this lock was granted.
+    let after = '0';
+    for (;;) {
+      const pending = await tx.$queryRawUnsafe<PendingRow[]>(PENDING_SQL, orgId, after, LINK_BATCH);
+      if (pending.length === 0) break;
+      const items = pending.map((r) => ({ ...r, data: JSON.parse(r.dataJson) as unknown, createdAt: new Date(r.createdAt) }));
+      ({ seq, prevHash } = await insertLinked(tx, orgId, seq, prevHash, items));
+      after = pending[pending.length - 1]!.id;
+      await tx.$executeRawUnsafe('DELETE FROM audit_pending WHERE id = ANY($1::bigint[])', pending.map((r) => r.id));
+      if (pending.length < LINK_BATCH) break;
     }
-    // One multi-row INSERT from arrays: what was hashed is what is stored (data as its JSON text,
-    // which is the JSON of the normalised value), and far cheaper than createMany for big batches.
-    const col = <T>(f: (r: (typeof rows)[number]['core']) => T): T[] => rows.map((r) => f(r.core));
-    await tx.$executeRaw`
-      INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
-      SELECT ${orgId}::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
-             ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
-      FROM unnest(${col((c) => c.seq)}::int[], ${col((c) => c.timerId ?? null)}::uuid[], ${col((c) => c.contactId ?? null)}::uuid[],
-                  ${col((c) => c.journeyId ?? null)}::uuid[], ${col((c) => c.campaignId ?? null)}::uuid[], ${col((c) => c.action)}::text[],
-                  ${col((c) => c.decision ?? null)}::text[], ${col((c) => JSON.stringify(c.reasonCodes ?? []))}::text[], ${rows.map((r) => r.dataJson)}::text[],
-                  ${col((c) => c.prevHash)}::text[], ${col((c) => c.hash)}::text[], ${col((c) => (c.createdAt as Date).toISOString())}::text[])
-        AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
-    return out;
+    if (entries.length === 0) return [];
+    const items = entries.map((input) => {
+      const data = normaliseData(input.data);
+      return { ...refs(input), data, dataJson: JSON.stringify(data), createdAt: normaliseDate(input.createdAt) };
+    });
+    return (await insertLinked(tx, orgId, seq, prevHash, items)).out;
   }
 
-  /** Verifies the org's whole chain from genesis (the entries there are when it starts). */
+  /**
+   * Stages `entries` in the caller's transaction (no chain lock); call `link(orgId)` once it has
+   * committed. Until linked they are in no chain, list or export (readers `settle` first).
+   */
+  async stage(orgId: string, entries: readonly AuditInput[], tx: Tx): Promise<void> {
+    if (entries.length === 0) return;
+    const items = entries.map((input) => ({ ...refs(input), dataJson: JSON.stringify(normaliseData(input.data)), createdAt: normaliseDate(input.createdAt) }));
+    const col = <T>(f: (r: (typeof items)[number]) => T): T[] => items.map(f);
+    await tx.$executeRaw`
+      INSERT INTO audit_pending (org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, created_at)
+      SELECT ${orgId}::uuid, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
+             ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data, x.created_at::timestamptz
+      FROM unnest(${col((c) => c.timerId)}::uuid[], ${col((c) => c.contactId)}::uuid[], ${col((c) => c.journeyId)}::uuid[], ${col((c) => c.campaignId)}::uuid[],
+                  ${col((c) => c.action)}::text[], ${col((c) => c.decision)}::text[], ${col((c) => JSON.stringify(c.reasonCodes))}::text[], ${col((c) => c.dataJson)}::text[],
+                  ${col((c) => c.createdAt.toISOString())}::text[])
+        WITH ORDINALITY AS x(timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, created_at, n)
+      ORDER BY x.n`;
+  }
+
+  /**
+   * Links every entry of the org staged so far into its chain. Resolves once a pass that started
+   * after this call has finished: the caller's committed entries are in the chain then.
+   */
+  link(orgId: string): Promise<void> {
+    let s = this.linkers.get(orgId);
+    if (!s) this.linkers.set(orgId, (s = { requested: 0, waiters: [], running: false }));
+    const gen = ++s.requested;
+    const done = new Promise<void>((resolve, reject) => s.waiters.push({ gen, resolve, reject }));
+    if (!s.running) void this.linkLoop(orgId, s);
+    return done;
+  }
+
+  private async linkLoop(orgId: string, s: LinkerState): Promise<void> {
+    s.running = true;
+    while (s.waiters.length > 0) {
+      const upTo = s.requested; // every request made before this pass starts is served by it
+      let error: unknown = null;
+      try {
+        await this.prisma.$transaction((tx) => this.appendIn(tx, orgId, []), this.txOptions);
+      } catch (err) {
+        error = err;
+      }
+      const served = s.waiters.filter((w) => w.gen <= upTo);
+      s.waiters = s.waiters.filter((w) => w.gen > upTo);
+      for (const w of served) {
+        if (error === null) w.resolve();
+        else w.reject(error);
+      }
+    }
+    s.running = false;
+    this.linkers.delete(orgId);
+  }
+
+  /** Links the org's staged entries, if it has any (readers call it first). */
+  async settle(orgId: string): Promise<void> {
+    const any = await this.prisma.$queryRaw<unknown[]>`SELECT 1 FROM audit_pending WHERE org_id = ${orgId}::uuid LIMIT 1`;
+    if (any.length > 0) await this.link(orgId);
+  }
+
+  /** Links whatever is staged for any org (entries a crash left between commit and link). Returns the orgs linked. */
+  async linkAllPending(): Promise<number> {
+    const orgs = await this.prisma.$queryRaw<{ orgId: string }[]>`SELECT DISTINCT org_id::text AS "orgId" FROM audit_pending`;
+    for (const { orgId } of orgs) await this.link(orgId);
+    return orgs.length;
+  }
+
+  /** Verifies the org's whole chain from genesis (the entries there are when it starts, staged ones linked first). */
   async verify(orgId: string): Promise<ChainResult> {
+    await this.settle(orgId);
     const pool = this.pool;
     if (!pool) return this.verifyWithPrisma(orgId);
     const max = await maxSeq(pool, orgId);

@@ -11,6 +11,9 @@
  *
  * The claim is a conditional update (status and sendAt must still match), so two dispatchers
  * can never both send one timer; the send carries a stable idempotency token (the timer id).
+ * The claim's and the send's audit entries are staged in their transactions and linked into the
+ * org's chain right after each commit (AuditLog.stage/link): one org's messages do not queue on
+ * its chain lock.
  *
  * Send-rate smoothing: a send the calendars allow takes a slot in the org's and its sender's
  * rate (SendRatePort, shared by every dispatcher) before it is claimed. A later slot that the
@@ -25,7 +28,7 @@ import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySecond
 import { SendFailure, type SendPayload } from '../ports.ts';
 import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './context.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
-import { decisionRecord, reasonCodes, transition } from './records.ts';
+import { decisionRecord, linkStaged, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
 
 export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'retry' | 'stale' | 'lost-race';
@@ -132,6 +135,7 @@ export class Dispatcher {
       const claimed = await transition(ctx, tx, t, {
         ...onlyThisJob,
         to: 'sending',
+        stage: true,
         // updatedAt on the engine's clock: until sentAt is set, caps count this claim at updatedAt (loadHistory).
         data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 }, updatedAt: new Date(now) },
         audit: {
@@ -162,6 +166,7 @@ export class Dispatcher {
     }
     if (outcome.kind !== 'claimed') return outcome.kind;
     const { t } = outcome;
+    await linkStaged(ctx, t.orgId);
     const verdict = { windowEnd: outcome.windowEnd };
 
     const payload = t.payload as Record<string, string>;
@@ -188,12 +193,13 @@ export class Dispatcher {
           const audit = { action: 'timer.sent', decision: 'send', data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null } };
           const data = { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null, lastError: null };
           // Normally still ours; if the lease ran out meanwhile the reconciler made it `unknown`.
-          if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit }, at)) return;
-          if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit }, at)) return;
+          if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit, stage: true }, at)) return;
+          if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit, stage: true }, at)) return;
           // A status callback got there first (sent/delivered/…): just remember the provider id.
           await tx.timer.updateMany({ where: { id: t.id, providerId: null }, data: { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null } });
         }, { maxWait: 15_000, timeout: 30_000 });
       });
+      await linkStaged(ctx, t.orgId);
       return 'sent';
     } catch (err) {
       if (!(err instanceof SendFailure)) throw err; // Postgres trouble after the send: the lease/callback path settles it.

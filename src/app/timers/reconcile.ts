@@ -9,6 +9,8 @@
  *    queued timer is handed to the queue again; otherwise only overdue queued timers whose job is
  *    missing or dead are. Re-adding an existing job is a no-op.
  * 4. Journeys past their expiry end, and their pending timers are cancelled.
+ * 5. Audit entries staged by a process that died between its commit and linking them are linked
+ *    into their org's chain.
  */
 import { type TimerStatus } from '../../domain/timer-rules.ts';
 import { expireDueJourneys } from '../journeys.ts';
@@ -29,6 +31,8 @@ export interface ReconcileReport {
   requeued: number;
   redisReset: boolean;
   journeysExpired: number;
+  /** Orgs whose staged audit entries were linked by this pass. */
+  auditOrgsLinked: number;
 }
 
 export interface QueueMarker {
@@ -49,8 +53,9 @@ export class Reconciler {
     const redisReset = await this.marker.lost();
     const requeued = await this.restoreJobs(now, redisReset);
     const journeysExpired = await this.expireJourneys(now);
-    const report = { leasesExpired, settled, flagged, requeued, redisReset, journeysExpired };
-    if (leasesExpired || settled || flagged || requeued || journeysExpired) this.ctx.log.info(report, 'reconcile');
+    const auditOrgsLinked = await this.ctx.audit.linkAllPending();
+    const report = { leasesExpired, settled, flagged, requeued, redisReset, journeysExpired, auditOrgsLinked };
+    if (leasesExpired || settled || flagged || requeued || journeysExpired || auditOrgsLinked) this.ctx.log.info(report, 'reconcile');
     return report;
   }
 

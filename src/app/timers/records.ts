@@ -92,6 +92,11 @@ export interface TransitionSpec {
   where?: Prisma.TimerWhereInput;
   data?: Omit<Prisma.TimerUpdateManyMutationInput, 'status'>;
   audit: Omit<AuditInput, 'createdAt' | 'timerId' | 'contactId' | 'journeyId' | 'campaignId'>;
+  /**
+   * Stage the audit entry instead of appending it (no chain lock in this transaction: the hot
+   * paths). The caller calls `linkStaged` once the transaction has committed.
+   */
+  stage?: boolean;
 }
 
 /**
@@ -106,12 +111,18 @@ export async function transition(ctx: EngineContext, tx: Tx, t: Pick<Timer, 'id'
     data: { ...spec.data, status: spec.to },
   });
   if (res.count === 0) return false;
-  await ctx.audit.append(
-    t.orgId,
-    [{ ...spec.audit, createdAt: new Date(now), timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId }],
-    tx,
-  );
+  const entry = { ...spec.audit, createdAt: new Date(now), timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId };
+  if (spec.stage) await ctx.audit.stage(t.orgId, [entry], tx);
+  else await ctx.audit.append(t.orgId, [entry], tx);
   return true;
+}
+
+/**
+ * Links the org's staged audit entries into its chain (after a transaction that staged some has
+ * committed). Never throws: entries it cannot link now are linked by the next pass or the reconciler.
+ */
+export async function linkStaged(ctx: EngineContext, orgId: string): Promise<void> {
+  await ctx.audit.link(orgId).catch((err: Error) => ctx.log.warn({ orgId, err: err.message }, 'linking staged audit entries failed; the reconciler will link them'));
 }
 
 export function reasonCodes(reasons: readonly Reason[]): string[] {

@@ -7,7 +7,7 @@
 import { AppError } from '../../domain/errors.ts';
 import { canTransition, type TimerStatus } from '../../domain/timer-rules.ts';
 import type { EngineContext } from './context.ts';
-import { transition } from './records.ts';
+import { linkStaged, transition } from './records.ts';
 
 const MESSAGE_STATUS: Record<string, TimerStatus> = {
   accepted: 'sent',
@@ -87,7 +87,9 @@ export async function handleStatusCallback(ctx: EngineContext, input: StatusCall
         action: `timer.${update.status}`,
         data: { providerId: update.sid, providerStatus: update.raw, errorCode: update.errorCode, via: 'status-callback', from: t.status },
       },
+      stage: true,
     }, now),
   { maxWait: 15_000, timeout: 30_000 });
+  if (ok) await linkStaged(ctx, t.orgId);
   return ok ? 'applied' : 'ignored';
 }

@@ -186,6 +186,7 @@ export class TimerService {
   async get(orgId: string, id: string): Promise<TimerView & { events: TimerEvent[] }> {
     const t = await this.ctx.prisma.timer.findFirst({ where: { id, orgId } });
     if (!t) throw new AppError('NOT_FOUND', `timer ${id} not found`);
+    await this.ctx.audit.settle(orgId);
     const events = await this.ctx.prisma.auditEntry.findMany({
       where: { orgId, timerId: id },
       orderBy: { seq: 'asc' },
