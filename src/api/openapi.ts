@@ -101,9 +101,9 @@ export const PUBLIC_ROUTES: PublicRouteDoc[] = [
     method: 'post',
     path: '/webhooks/twilio/inbound',
     tag: 'Webhooks',
-    summary: "Twilio's incoming-message webhook: STOP / START and plain-language opt-outs",
+    summary: "Twilio's incoming-message webhook: STOP / START / HELP and plain-language opt-outs",
     description:
-      'Configured as the number\'s "A message comes in" URL with the org in the query. A STOP (or a plain-language revocation) suppresses the sender; START lifts an SMS opt-out. Answers an empty TwiML `<Response/>`. A bad signature, a missing or unknown org all answer 403.',
+      'Configured as the number\'s "A message comes in" URL with the org in the query. A STOP (or a plain-language revocation) suppresses the sender (one confirmation text, org setting); START lifts an SMS opt-out (one re-subscribe confirmation when it did); HELP / INFO / AYUDA is answered with the org\'s helpText (at most once per number per 10 minutes). Replies are sent by the engine itself: the answer is always an empty TwiML `<Response/>`. A bad signature, a missing or unknown org all answer 403.',
     auth: 'twilio-signature',
     query: OrgQuery,
     headers: TWILIO_SIGNATURE_HEADER,

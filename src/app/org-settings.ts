@@ -1,7 +1,8 @@
 /**
  * Per-org settings (orgs.settings JSON), validated with defaults: consent policy, journey TTL,
- * opt-out confirmation, the org's own calendar layer (stricter hours, caps, closed dates), its
- * API rate limit and its outbound send rate.
+ * the automatic replies to inbound texts (opt-out and opt-in confirmations, HELP), the org's own
+ * calendar layer (stricter hours, caps, closed dates), its API rate limit and its outbound send
+ * rate.
  */
 import { z } from 'zod';
 import { OrgCalendarSchema, type OrgCalendar } from '../domain/calendar/schema.ts';
@@ -9,6 +10,26 @@ import type { Prisma, PrismaClient } from '../adapters/db/client.ts';
 import type { EngineContext, Tx } from './timers/context.ts';
 
 export const DEFAULT_CONFIRMATION = 'You are unsubscribed and will get no more messages from us. Reply START to resubscribe.';
+
+/**
+ * In the reply texts (`optOutConfirmationText`, `optInConfirmationText`, `helpText`) this is
+ * replaced, when the text is sent, by the org's name (orgs.name).
+ */
+export const ORG_NAME_PLACEHOLDER = '{org}';
+
+/** The answer to HELP / INFO / AYUDA (CTIA: program name, how to get help, how to opt out). */
+export const DEFAULT_HELP_TEXT = `${ORG_NAME_PLACEHOLDER}: for help reply to this message or visit our website. Msg&data rates may apply. Reply STOP to opt out.`;
+
+/** The confirmation after START / UNSTOP / YES / SUBSCRIBE lifted the number's SMS opt-out. */
+export const DEFAULT_OPT_IN_CONFIRMATION = `You are subscribed again to messages from ${ORG_NAME_PLACEHOLDER}. Reply STOP to opt out, HELP for help.`;
+
+/** A reply text: 1-320 characters (two SMS segments), `{org}` allowed. */
+const replyText = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(320)
+    .describe(`${what} 1-320 characters; \`${ORG_NAME_PLACEHOLDER}\` is replaced by the org's name when it is sent.`);
 
 /**
  * Outbound sends per second (README "Throughput and smoothing"). `perSecond` bounds the whole org;
@@ -34,6 +55,18 @@ export const OrgSettingsSchema = z
     /** Send the one confirmation text the FCC permits after an opt-out. */
     optOutConfirmation: z.boolean().default(true),
     optOutConfirmationText: z.string().min(1).max(320).default(DEFAULT_CONFIRMATION),
+    /** Answer HELP / INFO / AYUDA with `helpText` (at most one answer per number per 10 minutes; opted-out numbers too). */
+    helpReply: z
+      .boolean()
+      .describe('Answer an inbound HELP / INFO / AYUDA with `helpText`: at most one answer per number per 10 minutes, opted-out numbers included (audited `help.reply_sent` / `help.reply_failed`). Turn it off when the provider already answers HELP (e.g. Twilio Advanced Opt-Out).')
+      .default(true),
+    helpText: replyText('The answer to HELP (CTIA: program name, how to get help, how to opt out).').default(DEFAULT_HELP_TEXT),
+    /** Confirm a START that lifted the number's SMS opt-out with `optInConfirmationText`. */
+    optInConfirmation: z
+      .boolean()
+      .describe('Send `optInConfirmationText` once when an inbound START / UNSTOP / YES / SUBSCRIBE lifts the number\'s SMS opt-out (audited `optin.confirmation_sent` / `optin.confirmation_failed`); nothing when there was no SMS opt-out to lift.')
+      .default(true),
+    optInConfirmationText: replyText('The confirmation of a START that lifted an SMS opt-out.').default(DEFAULT_OPT_IN_CONFIRMATION),
     /** The key a called person presses in our IVR to opt out (POST /webhooks/twilio/voice-optout). */
     voiceOptOutDigit: z.string().regex(/^[0-9*#]$/, 'one key: 0-9, * or #').default('9'),
     /** The org's own, stricter calendar layer. */

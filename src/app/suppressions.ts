@@ -3,7 +3,8 @@
  * of the org's contacts with that number in the same transaction; lifting makes it reachable
  * again (for new timers: a suppressed timer stays suppressed). Inbound opt-outs (STOP, plain-
  * language revocations, an IVR key press), START, and manual / do-not-call imports all come
- * through here.
+ * through here, and so do the engine's replies to inbound texts (opt-out and opt-in
+ * confirmations, HELP answers).
  *
  * Race with the dispatcher: a claim judges suppressions under the contact's row lock
  * (`lockContact`, dispatch.ts). Adding a suppression takes the same locks first, so a concurrent
@@ -22,8 +23,8 @@ import { classifyInbound, type InboundClassification } from '../domain/opt-out.t
 import { maskPhone } from '../domain/privacy.ts';
 import { formatUtc, parseInstant } from '../domain/time.ts';
 import { PENDING_STATUSES } from '../domain/timer-rules.ts';
-import { loadOrgSettings } from './org-settings.ts';
-import { SendFailure } from './ports.ts';
+import { loadOrgSettings, ORG_NAME_PLACEHOLDER } from './org-settings.ts';
+import { SendFailure, type SendResult } from './ports.ts';
 import { areaCodeOf, phoneHash, type EngineContext, type Tx } from './timers/context.ts';
 import { decodeCursor, encodeCursor } from './timers/timer-service.ts';
 
@@ -438,24 +439,154 @@ export interface InboundSmsInput {
   messageSid?: string;
 }
 
+/**
+ * What became of the automatic reply to an inbound text (the opt-out confirmation, the opt-in
+ * confirmation or the HELP answer): `skipped` when the org turned it off or nothing called for one
+ * (a repeated STOP; a START that leaves the number suppressed), `rate_limited` for a HELP answered
+ * less than 10 minutes before; null when the text asks for no reply at all.
+ */
+export type InboundReply = 'sent' | 'failed' | 'skipped' | 'rate_limited' | null;
+
 export interface InboundSmsOutcome {
   classification: InboundClassification;
   action: 'suppressed' | 'already_suppressed' | 'lifted' | 'none';
-  confirmation: 'sent' | 'failed' | 'skipped' | null;
+  confirmation: InboundReply;
   cancelledTimers: number;
 }
 
-/** Where the provider reports on an opt-out confirmation (answered by src/api/webhooks/inbound.ts). */
+/** A number that texts HELP again gets at most one answer in this window. */
+export const HELP_REPLY_INTERVAL_MS = 10 * 60_000;
+
+/** Where the provider reports on our replies to inbound texts (answered by src/api/webhooks/inbound.ts). */
 export function confirmationCallbackUrl(base: string, orgId: string): string {
   return `${base}/webhooks/twilio/confirmation-status?orgId=${encodeURIComponent(orgId)}`;
 }
 
+/** A reply text as sent: `{org}` replaced by the org's name. */
+async function renderReply(ctx: EngineContext, orgId: string, text: string): Promise<string> {
+  if (!text.includes(ORG_NAME_PLACEHOLDER)) return text;
+  const org = await ctx.prisma.org.findUnique({ where: { id: orgId }, select: { name: true } });
+  return text.replaceAll(ORG_NAME_PLACEHOLDER, org?.name ?? '');
+}
+
+type ReplyKind = 'optout.confirmation' | 'optin.confirmation' | 'help.reply';
+const REPLY_LABEL: Record<ReplyKind, string> = { 'optout.confirmation': 'opt-out confirmation', 'optin.confirmation': 'opt-in confirmation', 'help.reply': 'HELP reply' };
+
+interface Reply {
+  orgId: string;
+  kind: ReplyKind;
+  /** E.164. */
+  to: string;
+  /** The org's setting, before `{org}` is replaced. */
+  text: string;
+  /** Stable per inbound message: a redelivered webhook is the same reply where the provider honours it. */
+  idempotencyToken: string;
+  /** Kept in the `_sent` / `_failed` audit entry (never the number or the text). */
+  data: Record<string, unknown>;
+}
+
+/** How a send failed, for the log and the `_failed` audit entry. */
+function failureOf(err: unknown): { kind: string; providerCode: number | null; httpStatus: number | null } {
+  return err instanceof SendFailure ? { kind: err.kind, providerCode: err.providerCode ?? null, httpStatus: err.httpStatus ?? null } : { kind: 'error', providerCode: null, httpStatus: null };
+}
+
+/** Sends one reply straight to the consumer — not through the calendar: it answers their own message. Never throws. */
+async function trySend(ctx: EngineContext, reply: Reply, body: string): Promise<SendResult | { failed: unknown }> {
+  try {
+    return await ctx.sender.send({
+      orgId: reply.orgId,
+      to: reply.to,
+      payload: { channel: 'sms', body },
+      statusCallback: confirmationCallbackUrl(ctx.settings.publicBaseUrl, reply.orgId),
+      idempotencyToken: reply.idempotencyToken,
+    });
+  } catch (err) {
+    return { failed: err };
+  }
+}
+
+const sentEntry = (ctx: EngineContext, reply: Reply, sent: SendResult): AuditInput => ({
+  action: `${reply.kind}_sent`,
+  createdAt: new Date(ctx.clock.now()),
+  data: { ...reply.data, providerId: sent.providerId, providerStatus: sent.status },
+});
+
+/** A failed send: logged (masked number) and audited `<kind>_failed`; never throws (the reply must not fail the webhook). */
+async function auditFailedReply(ctx: EngineContext, reply: Reply, err: unknown): Promise<'failed'> {
+  const f = failureOf(err);
+  ctx.log.warn({ orgId: reply.orgId, to: maskPhone(reply.to), ...f }, `${REPLY_LABEL[reply.kind]} failed`);
+  await ctx.audit
+    .append(reply.orgId, [{ action: `${reply.kind}_failed`, createdAt: new Date(ctx.clock.now()), data: { ...reply.data, ...f } }])
+    .catch((e: Error) => ctx.log.error({ orgId: reply.orgId, err: e.message }, `could not audit the failed ${REPLY_LABEL[reply.kind]}`));
+  return 'failed';
+}
+
+/** Sends the reply and audits `<kind>_sent` / `<kind>_failed`. */
+async function replyOnce(ctx: EngineContext, reply: Reply): Promise<'sent' | 'failed'> {
+  const sent = await trySend(ctx, reply, await renderReply(ctx, reply.orgId, reply.text));
+  if ('failed' in sent) return auditFailedReply(ctx, reply, sent.failed);
+  await ctx.audit.append(reply.orgId, [sentEntry(ctx, reply, sent)]);
+  return 'sent';
+}
+
+/**
+ * The answer to HELP, at most one per number per HELP_REPLY_INTERVAL_MS. The last answer is found
+ * in the audit log (`help.reply_sent` entries carry the number's SHA-256, as contacts.phone_hash;
+ * read through the (org_id, created_at) index), under a per-(org, number) advisory lock held until
+ * the new `help.reply_sent` entry commits, so HELPs at the same moment get one answer (the lock is
+ * held across the provider call: a few hundred ms, only for that number). A failed answer does
+ * not count: the next HELP is answered.
+ */
+async function answerHelp(ctx: EngineContext, reply: Reply, hash: string, now: number): Promise<'sent' | 'failed' | 'rate_limited'> {
+  const body = await renderReply(ctx, reply.orgId, reply.text);
+  let sent: SendResult | undefined;
+  try {
+    const r = await ctx.prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 AS ok FROM pg_advisory_xact_lock(hashtextextended(${`help-reply:${reply.orgId}:${reply.to}`}, 0))`;
+        const since = new Date(now - HELP_REPLY_INTERVAL_MS);
+        const recent = await tx.$queryRaw<Array<{ ok: number }>>`
+          SELECT 1 AS ok FROM audit_entries
+          WHERE org_id = ${reply.orgId}::uuid AND created_at > ${since} AND action = 'help.reply_sent' AND data->>'phoneHash' = ${hash}
+          LIMIT 1`;
+        if (recent.length) return 'rate_limited' as const;
+        const res = await trySend(ctx, reply, body);
+        if ('failed' in res) return res;
+        sent = res;
+        await ctx.audit.append(reply.orgId, [sentEntry(ctx, reply, res)], tx);
+        return 'sent' as const;
+      },
+      { timeout: 30_000, maxWait: 10_000 },
+    );
+    return r === 'sent' || r === 'rate_limited' ? r : auditFailedReply(ctx, reply, r.failed);
+  } catch (err) {
+    // Before the send (the database failed us): let the webhook fail, the provider retries it.
+    if (!sent) throw err;
+    // The answer is out but its entry did not commit (a provider call longer than the transaction
+    // allows, a database error): record it without the lock rather than fail the webhook, whose
+    // redelivery would answer twice.
+    ctx.log.error({ orgId: reply.orgId, to: maskPhone(reply.to), err: (err as Error).message }, 'HELP reply sent but not audited under the lock; auditing it now');
+    await ctx.audit.append(reply.orgId, [sentEntry(ctx, reply, sent)]).catch((e: Error) => ctx.log.error({ orgId: reply.orgId, err: e.message }, 'could not audit the HELP reply'));
+    return 'sent';
+  }
+}
+
+/** Whether a live entry (any source) still stops texts to the number. */
+async function smsSuppressed(ctx: EngineContext, orgId: string, phone: string, now: number): Promise<boolean> {
+  const n = await ctx.prisma.suppression.count({
+    where: { orgId, phoneE164: phone, liftedAt: null, AND: [{ OR: [{ channel: null }, { channel: 'sms' }] }, { OR: [{ expiresAt: null }, { expiresAt: { gt: new Date(now) } }] }] },
+  });
+  return n > 0;
+}
+
 /**
  * An inbound text: an opt-out suppresses the number on every channel (source `inbound_sms`) and,
- * if the org wants it, sends the one confirmation text the FCC allows — directly, not through the
- * calendar (it answers the consumer's own message), and only for the first STOP while the number
- * is suppressed. START (UNSTOP, YES, SUBSCRIBE) lifts only `inbound_sms` entries. Never throws
- * because of the confirmation.
+ * if the org wants it, sends the one confirmation text the FCC allows — only for the first STOP
+ * while the number is suppressed. START (UNSTOP, YES, SUBSCRIBE) lifts only `inbound_sms` entries
+ * and, when it lifted one and nothing else still suppresses the number's texts, confirms it once
+ * (`optInConfirmation`). HELP (INFO, AYUDA) is answered with the org's `helpText` (`helpReply`),
+ * opted-out numbers included, at most once per number per 10 minutes. Every reply goes straight
+ * out (it answers the consumer's own message) and is audited; a failed send never makes this throw.
  */
 export async function handleInboundSms(ctx: EngineContext, input: InboundSmsInput): Promise<InboundSmsOutcome> {
   const now = ctx.clock.now();
@@ -468,12 +599,56 @@ export async function handleInboundSms(ctx: EngineContext, input: InboundSmsInpu
     return none;
   }
   const evidence = input.messageSid ? { messageSid: input.messageSid } : undefined;
+  const areaCode = areaCodeOf(phone.e164);
 
   if (classification.kind === 'opt_in') {
-    const { lifted } = await liftSuppressions(ctx, { orgId: input.orgId, phone: phone.e164, sources: ['inbound_sms'], by: `inbound_sms: ${classification.keyword}`, ...(evidence ? { evidence } : {}) }, now);
+    const { lifted, ids } = await liftSuppressions(ctx, { orgId: input.orgId, phone: phone.e164, sources: ['inbound_sms'], by: `inbound_sms: ${classification.keyword}`, ...(evidence ? { evidence } : {}) }, now);
     ctx.log.info({ orgId: input.orgId, from: masked, keyword: classification.keyword, lifted }, 'inbound opt-in');
-    return { ...none, action: lifted ? 'lifted' : 'none' };
+    // Nothing lifted (never opted out, a repeated START, or a DNC/manual entry START never lifts): no reply.
+    if (!lifted) return none;
+    const outcome: InboundSmsOutcome = { ...none, action: 'lifted', confirmation: 'skipped' };
+    const settings = await loadOrgSettings(ctx.prisma, input.orgId, now);
+    if (!settings.optInConfirmation) return outcome;
+    // Another entry (a DNC list, a manual one) still stops texts: "subscribed again" would be false.
+    if (await smsSuppressed(ctx, input.orgId, phone.e164, now)) {
+      ctx.log.info({ orgId: input.orgId, from: masked }, 'opt-in lifted an SMS opt-out but the number is still suppressed; no confirmation');
+      return outcome;
+    }
+    const confirmation = await replyOnce(ctx, {
+      orgId: input.orgId,
+      kind: 'optin.confirmation',
+      to: phone.e164,
+      text: settings.optInConfirmationText,
+      idempotencyToken: `optin-confirmation:${input.messageSid ?? ids[0]}`,
+      data: { suppressionIds: ids, keyword: classification.keyword, areaCode, ...(evidence ?? {}) },
+    });
+    return { ...outcome, confirmation };
   }
+
+  if (classification.kind === 'help') {
+    const settings = await loadOrgSettings(ctx.prisma, input.orgId, now);
+    if (!settings.helpReply) {
+      ctx.log.debug({ orgId: input.orgId, from: masked }, 'inbound HELP; replies are off');
+      return { ...none, confirmation: 'skipped' };
+    }
+    const hash = phoneHash(phone.e164);
+    const confirmation = await answerHelp(
+      ctx,
+      {
+        orgId: input.orgId,
+        kind: 'help.reply',
+        to: phone.e164,
+        text: settings.helpText,
+        idempotencyToken: `help-reply:${input.messageSid ?? randomUUID()}`,
+        data: { keyword: classification.keyword, areaCode, phoneHash: hash, ...(evidence ?? {}) },
+      },
+      hash,
+      now,
+    );
+    ctx.log.info({ orgId: input.orgId, from: masked, keyword: classification.keyword, reply: confirmation }, 'inbound help');
+    return { ...none, confirmation };
+  }
+
   if (classification.kind !== 'opt_out') {
     ctx.log.debug({ orgId: input.orgId, from: masked, kind: classification.kind }, 'inbound text');
     return none;
@@ -486,27 +661,17 @@ export async function handleInboundSms(ctx: EngineContext, input: InboundSmsInpu
 
   const settings = await loadOrgSettings(ctx.prisma, input.orgId, now);
   if (!settings.optOutConfirmation || r.previouslySuppressed) return outcome;
-  const base = { suppressionId: r.suppressionId, areaCode: areaCodeOf(phone.e164), ...(evidence ?? {}) };
-  try {
-    const sent = await ctx.sender.send({
-      orgId: input.orgId,
-      to: phone.e164,
-      payload: { channel: 'sms', body: settings.optOutConfirmationText },
-      statusCallback: confirmationCallbackUrl(ctx.settings.publicBaseUrl, input.orgId),
-      // A redelivered webhook (same MessageSid) is the same confirmation.
-      idempotencyToken: `optout-confirmation:${input.messageSid ?? r.suppressionId}`,
-    });
-    await ctx.audit.append(input.orgId, [{ action: 'optout.confirmation_sent', createdAt: new Date(ctx.clock.now()), data: { ...base, providerId: sent.providerId, providerStatus: sent.status } }]);
-    return { ...outcome, confirmation: 'sent' };
-  } catch (err) {
-    // The opt-out itself is recorded; a failed confirmation must not fail the webhook.
-    const f = err instanceof SendFailure ? { kind: err.kind, providerCode: err.providerCode ?? null, httpStatus: err.httpStatus ?? null } : { kind: 'error', providerCode: null, httpStatus: null };
-    ctx.log.warn({ orgId: input.orgId, to: masked, ...f }, 'opt-out confirmation failed');
-    await ctx.audit
-      .append(input.orgId, [{ action: 'optout.confirmation_failed', createdAt: new Date(ctx.clock.now()), data: { ...base, ...f } }])
-      .catch((e: Error) => ctx.log.error({ orgId: input.orgId, err: e.message }, 'could not audit the failed confirmation'));
-    return { ...outcome, confirmation: 'failed' };
-  }
+  // The opt-out itself is recorded; a failed confirmation must not fail the webhook.
+  const confirmation = await replyOnce(ctx, {
+    orgId: input.orgId,
+    kind: 'optout.confirmation',
+    to: phone.e164,
+    text: settings.optOutConfirmationText,
+    // A redelivered webhook (same MessageSid) is the same confirmation.
+    idempotencyToken: `optout-confirmation:${input.messageSid ?? r.suppressionId}`,
+    data: { suppressionId: r.suppressionId, areaCode, ...(evidence ?? {}) },
+  });
+  return { ...outcome, confirmation };
 }
 
 export interface VoiceOptOutInput {

@@ -1,13 +1,15 @@
 /**
  * Opt-outs end to end on the real Redis and Postgres: signed inbound STOP / START / IVR key
  * presses, the one confirmation text, 500 pending timers suppressed in one transaction (the queued
- * ones never reach the emulator), audit entries per cancelled timer and a verifying chain, and
- * the /v1/suppressions API (single, batch with a bad entry, list masked for auditors, lift).
+ * ones never reach the emulator), audit entries per cancelled timer and a verifying chain, the
+ * replies to HELP (rate-limited per number) and to a START that lifted an opt-out, and the
+ * /v1/suppressions API (single, batch with a bad entry, list masked for auditors, lift).
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import twilio from 'twilio';
 import { createApiKey } from '../../src/adapters/auth/api-keys.ts';
-import { DEFAULT_CONFIRMATION } from '../../src/app/org-settings.ts';
+import { DEFAULT_CONFIRMATION, DEFAULT_HELP_TEXT, DEFAULT_OPT_IN_CONFIRMATION } from '../../src/app/org-settings.ts';
 import { TimerService } from '../../src/app/timers/timer-service.ts';
 import type { CreateTimerInput } from '../../src/app/timers/schemas.ts';
 import { AUTH_TOKEN, offsetTo, smsBody, startEngine, until, type TestEngine } from '../helpers/engine.ts';
@@ -246,6 +248,185 @@ describe('voice opt-out (IVR key press)', () => {
     const inboundCall = '+12125550242';
     expect((await webhook(path, { CallSid: `CA${'2'.repeat(32)}`, Caller: inboundCall, Called: '+15005550006', Direction: 'inbound', Digits: '9' })).status).toBe(200);
     expect(await liveSuppressions(inboundCall)).toHaveLength(1);
+  });
+});
+
+describe('replies to HELP and START', () => {
+  const orgName = () => `org-${e.prefix}`;
+  /** The texts the emulator accepted for `phone`, read at its GET /_emulator/messages. */
+  const textsTo = async (phone: string): Promise<string[]> => {
+    const all = (await (await fetch(`${e.emulator.url}/_emulator/messages`)).json()) as Array<{ sid: string | null; params: Record<string, string> }>;
+    return all.filter((m) => m.params['To'] === phone && m.sid !== null).map((m) => m.params['Body']!);
+  };
+  const auditOf = (action: string) => e.rt.prisma.auditEntry.findMany({ where: { orgId: e.orgId, action }, orderBy: { seq: 'asc' } });
+  const settle = () => new Promise((r) => setTimeout(r, 300));
+
+  it('the settings API has the new settings, with defaults, validated', async () => {
+    const got = await e.api('GET', '/v1/org/settings');
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ helpReply: true, helpText: DEFAULT_HELP_TEXT, optInConfirmation: true, optInConfirmationText: DEFAULT_OPT_IN_CONFIRMATION });
+    expect(DEFAULT_HELP_TEXT).toContain('{org}');
+    expect(DEFAULT_HELP_TEXT).toMatch(/STOP/);
+    for (const bad of [{ helpText: '' }, { helpText: 'x'.repeat(321) }, { optInConfirmationText: '' }, { helpReply: 'yes' }, { optInConfirmation: 1 }]) {
+      const res = await e.api('PATCH', '/v1/org/settings', bad);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await e.api('GET', '/v1/org/settings')).body).toMatchObject({ helpText: DEFAULT_HELP_TEXT, optInConfirmationText: DEFAULT_OPT_IN_CONFIRMATION });
+  });
+
+  it('HELP gets one reply (the org’s helpText, org name filled in); again within 10 minutes none; after 10 minutes one more', async () => {
+    const phone = '+12125550301';
+    const expected = DEFAULT_HELP_TEXT.replace('{org}', orgName());
+    const res = await inbound(phone, 'HELP');
+    expect(res.status).toBe(200);
+    expect(res.text).toMatch(/<Response\/>$/);
+    expect(await textsTo(phone)).toEqual([expected]);
+    expect(expected.startsWith(`${orgName()}: `)).toBe(true);
+    // Audited with the area code and the number's hash, never the number or the text.
+    const [sent] = await auditOf('help.reply_sent');
+    expect(sent?.data).toMatchObject({ keyword: 'HELP', areaCode: '212', phoneHash: createHash('sha256').update(phone).digest('hex'), providerStatus: 'queued' });
+    expect(JSON.stringify(sent?.data)).not.toContain('5550301');
+    expect(JSON.stringify(sent?.data)).not.toContain('Msg&data');
+    // HELP is no opt-out.
+    expect(await liveSuppressions(phone)).toHaveLength(0);
+
+    // Within the 10 minutes: HELP, INFO, AYUDA again → no second reply.
+    expect((await inbound(phone, 'help')).status).toBe(200);
+    e.clock.offset += 9 * 60_000;
+    expect((await inbound(phone, 'INFO')).status).toBe(200);
+    expect((await inbound(phone, 'Ayuda')).status).toBe(200);
+    await settle();
+    expect(await textsTo(phone)).toEqual([expected]);
+    expect(await auditOf('help.reply_sent')).toHaveLength(1);
+    // Another number is not held back by it.
+    expect((await inbound('+12125550302', 'HELP')).status).toBe(200);
+    expect(await textsTo('+12125550302')).toEqual([expected]);
+
+    // 10 minutes after the reply: answered again.
+    e.clock.offset += 61_000;
+    expect((await inbound(phone, 'HELP')).status).toBe(200);
+    expect(await textsTo(phone)).toEqual([expected, expected]);
+  });
+
+  it('HELPs at the same moment get one reply', async () => {
+    const phone = '+12125550303';
+    const answers = await Promise.all([inbound(phone, 'HELP'), inbound(phone, 'HELP'), inbound(phone, 'INFO')]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    await settle();
+    expect(await textsTo(phone)).toHaveLength(1);
+  });
+
+  it('HELP from an opted-out number is still answered', async () => {
+    const phone = '+12125550304';
+    expect((await inbound(phone, 'STOP')).status).toBe(200);
+    expect(await liveSuppressions(phone)).toHaveLength(1);
+    expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION]);
+    expect((await inbound(phone, 'HELP')).status).toBe(200);
+    expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION, DEFAULT_HELP_TEXT.replace('{org}', orgName())]);
+    expect(await liveSuppressions(phone)).toHaveLength(1);
+  });
+
+  it('helpReply=false: HELP gets no reply', async () => {
+    const phone = '+12125550305';
+    expect((await e.api('PATCH', '/v1/org/settings', { helpReply: false })).body).toMatchObject({ helpReply: false, helpText: DEFAULT_HELP_TEXT });
+    try {
+      expect((await inbound(phone, 'HELP')).status).toBe(200);
+      await settle();
+      expect(await textsTo(phone)).toEqual([]);
+    } finally {
+      expect((await e.api('PATCH', '/v1/org/settings', { helpReply: true })).status).toBe(200);
+    }
+  });
+
+  it('a HELP reply that fails is audited, does not fail the webhook, and does not count against the next HELP', async () => {
+    const phone = '+15005550009'; // the emulator refuses SMS to it (21614)
+    const before = (await auditOf('help.reply_failed')).length;
+    expect((await inbound(phone, 'HELP')).status).toBe(200);
+    expect((await inbound(phone, 'HELP')).status).toBe(200);
+    const failed = (await auditOf('help.reply_failed')).slice(before);
+    expect(failed).toHaveLength(2);
+    expect(failed[0]?.data).toMatchObject({ kind: 'permanent', providerCode: 21614, areaCode: '500', keyword: 'HELP' });
+  });
+
+  it('STOP then START: un-suppressed and one opt-in confirmation; a repeated START sends nothing more', async () => {
+    const phone = '+12125550311';
+    expect((await inbound(phone, 'STOP')).status).toBe(200);
+    expect(await liveSuppressions(phone)).toHaveLength(1);
+    expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION]);
+    const sentBefore = (await auditOf('optin.confirmation_sent')).length;
+
+    expect((await inbound(phone, 'START')).status).toBe(200);
+    expect(await liveSuppressions(phone)).toHaveLength(0);
+    const expected = DEFAULT_OPT_IN_CONFIRMATION.replace('{org}', orgName());
+    expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION, expected]);
+    const sent = (await auditOf('optin.confirmation_sent')).slice(sentBefore);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.data).toMatchObject({ keyword: 'START', areaCode: '212' });
+    expect(JSON.stringify(sent[0]?.data)).not.toContain('5550311');
+
+    expect((await inbound(phone, 'START')).status).toBe(200);
+    expect((await inbound(phone, 'unstop')).status).toBe(200);
+    await settle();
+    expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION, expected]);
+    expect(await auditOf('optin.confirmation_sent')).toHaveLength(sentBefore + 1);
+  });
+
+  it('START from a number that never opted out, or only on a DNC list, gets no reply (and the DNC entry stays)', async () => {
+    const never = '+12125550312';
+    expect((await inbound(never, 'START')).status).toBe(200);
+    expect((await inbound(never, 'YES')).status).toBe(200);
+
+    const dnc = '+12125550313';
+    expect((await e.api('POST', '/v1/suppressions', { phone: dnc, reason: 'internal do-not-call list', source: 'dnc' })).status).toBe(201);
+    expect((await inbound(dnc, 'START')).status).toBe(200);
+
+    // Opted out by text *and* on the DNC list: START lifts the text opt-out, the number stays suppressed: no "subscribed again".
+    const both = '+12125550314';
+    expect((await e.api('POST', '/v1/suppressions', { phone: both, reason: 'internal do-not-call list', source: 'dnc' })).status).toBe(201);
+    expect((await inbound(both, 'STOP')).status).toBe(200);
+    expect(await liveSuppressions(both)).toHaveLength(2);
+    expect((await inbound(both, 'START')).status).toBe(200);
+    expect(await liveSuppressions(both)).toMatchObject([{ source: 'dnc' }]);
+
+    await settle();
+    expect(await textsTo(never)).toEqual([]);
+    expect(await textsTo(dnc)).toEqual([]);
+    expect(await liveSuppressions(dnc)).toHaveLength(1);
+    expect(await textsTo(both)).toEqual([DEFAULT_CONFIRMATION]);
+  });
+
+  it('optInConfirmation=false: START lifts the opt-out but sends nothing', async () => {
+    const phone = '+12125550315';
+    expect((await inbound(phone, 'STOP')).status).toBe(200);
+    expect((await e.api('PATCH', '/v1/org/settings', { optInConfirmation: false })).status).toBe(200);
+    try {
+      expect((await inbound(phone, 'START')).status).toBe(200);
+      expect(await liveSuppressions(phone)).toHaveLength(0);
+      await settle();
+      expect(await textsTo(phone)).toEqual([DEFAULT_CONFIRMATION]);
+    } finally {
+      expect((await e.api('PATCH', '/v1/org/settings', { optInConfirmation: true })).status).toBe(200);
+    }
+  });
+
+  it('custom helpText and optInConfirmationText set through the settings API are the texts sent', async () => {
+    const helpText = 'Acme reminders ({org}): call 1-800-555-0100 or visit acme.example/help. Msg&data rates may apply. Reply STOP to opt out.';
+    const optInConfirmationText = 'Welcome back to Acme reminders. Reply STOP to opt out, HELP for help.';
+    const patched = await e.api('PATCH', '/v1/org/settings', { helpText, optInConfirmationText });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ helpReply: true, helpText, optInConfirmation: true, optInConfirmationText });
+    expect((await e.api('GET', '/v1/org/settings')).body).toMatchObject({ helpText, optInConfirmationText });
+    try {
+      const phone = '+12125550321';
+      expect((await inbound(phone, 'HELP')).status).toBe(200);
+      expect(await textsTo(phone)).toEqual([helpText.replace('{org}', orgName())]);
+      expect((await inbound(phone, 'STOP')).status).toBe(200);
+      expect((await inbound(phone, 'START')).status).toBe(200);
+      expect(await textsTo(phone)).toEqual([helpText.replace('{org}', orgName()), DEFAULT_CONFIRMATION, optInConfirmationText]);
+    } finally {
+      await e.api('PATCH', '/v1/org/settings', { helpText: DEFAULT_HELP_TEXT, optInConfirmationText: DEFAULT_OPT_IN_CONFIRMATION });
+    }
+    expect((await e.api('GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 });
 

@@ -13,7 +13,7 @@ export function orgRoutes(ctx: EngineContext, secretKey: Buffer | undefined): Ro
       method: 'get',
       path: '/v1/org/settings',
       tag: 'Org',
-      summary: "The org's settings (consent policy, journey TTL, opt-out confirmation, calendar layer, rate limit)",
+      summary: "The org's settings (consent policy, journey TTL, replies to inbound texts: opt-out / opt-in confirmations and HELP, calendar layer, rate limits)",
       roles: ['admin'],
       response: { status: 200, description: 'Settings with defaults filled in', schema: OrgSettingsSchema },
       handler: ({ auth }) => loadOrgSettings(ctx.prisma, auth.orgId, 0),
@@ -26,7 +26,12 @@ export function orgRoutes(ctx: EngineContext, secretKey: Buffer | undefined): Ro
       roles: ['admin'],
       body: OrgSettingsPatch,
       response: { status: 200, description: 'The settings after the change', schema: OrgSettingsSchema },
-      example: { requireConsentForMarketing: true, journeyTtlSeconds: 604800, calendar: { id: 'acme', margins: { startLaterMinutes: 60, stopEarlierMinutes: 60 } } },
+      example: {
+        requireConsentForMarketing: true,
+        journeyTtlSeconds: 604800,
+        helpText: '{org} appointment reminders: help at acme.example/help or 1-800-555-0100. Msg&data rates may apply. Reply STOP to opt out.',
+        calendar: { id: 'acme', margins: { startLaterMinutes: 60, stopEarlierMinutes: 60 } },
+      },
       handler: ({ auth, body }) => updateOrgSettings(ctx, auth.orgId, body),
     }),
     defineRoute({

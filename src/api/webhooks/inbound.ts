@@ -2,15 +2,16 @@
  * Inbound Twilio webhooks for opt-outs, configured at Twilio with the org in the URL:
  *
  * - `POST /webhooks/twilio/inbound?orgId=<uuid>` — the number's "A message comes in" webhook.
- *   STOP / plain-language revocations suppress the sender; START lifts an SMS opt-out. Answers an
- *   empty `<Response/>` so that nothing else is sent back (the one confirmation, if any, is sent
- *   by the engine itself).
+ *   STOP / plain-language revocations suppress the sender; START lifts an SMS opt-out; HELP is
+ *   answered with the org's `helpText` (at most once per number per 10 minutes). Answers an empty
+ *   `<Response/>` so that nothing else is sent back: every reply (the opt-out or opt-in
+ *   confirmation, the HELP answer) is sent and audited by the engine itself.
  * - `POST /webhooks/twilio/voice-optout?orgId=<uuid>` — the `action` of the `<Gather>` in our
  *   calls' TwiML: the org's opt-out key (default 9) suppresses the contact's number. On our own
  *   outbound call (Direction `outbound-api`) the contact is `To`/`Called`; on a call they made to
  *   us, `From`/`Caller`.
- * - `POST /webhooks/twilio/confirmation-status?orgId=<uuid>` — status callbacks of opt-out
- *   confirmation texts (validated, logged, nothing else).
+ * - `POST /webhooks/twilio/confirmation-status?orgId=<uuid>` — status callbacks of those replies
+ *   (opt-out / opt-in confirmations, HELP answers; validated, logged, nothing else).
  *
  * Every request must carry a valid `X-Twilio-Signature` made with the org's auth token over the
  * full URL (PUBLIC_BASE_URL + path + query) and the form parameters; a bad or missing signature,
@@ -92,7 +93,7 @@ export function mountInboundWebhooks(app: Express, opts: InboundWebhookOptions):
     form,
     route(async (req, res) => {
       const { orgId, params } = await signedOrg(ctx, req, opts.publicBaseUrl);
-      ctx.log.debug({ orgId, sid: str(params, 'MessageSid'), status: str(params, 'MessageStatus'), errorCode: str(params, 'ErrorCode') ?? null }, 'opt-out confirmation status');
+      ctx.log.debug({ orgId, sid: str(params, 'MessageSid'), status: str(params, 'MessageStatus'), errorCode: str(params, 'ErrorCode') ?? null }, 'inbound reply status');
       res.status(204).end();
     }),
   );
