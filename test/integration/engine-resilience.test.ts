@@ -124,7 +124,9 @@ function expectExactlyOneMessageEach(e: TestEngine, timers: Map<string, string>)
   return tally;
 }
 
+/** A timer's audit actions in chain order, as a reader sees them (staged entries linked first). */
 async function auditActions(e: TestEngine, timerId: string): Promise<string[]> {
+  await e.rt.ctx.audit.settle(e.orgId);
   const rows = await e.rt.prisma.auditEntry.findMany({ where: { timerId }, orderBy: { seq: 'asc' }, select: { action: true } });
   return rows.map((r) => r.action);
 }
@@ -291,6 +293,8 @@ describe('engine resilience', () => {
       if (actions.includes('timer.lease_expired')) expired.push(t.id);
     }
     expect(expired.length).toBeGreaterThanOrEqual(1);
+    // Whatever the killed dispatcher staged but never linked is in the chain now (linked by a later pass or the reconciler).
+    await until(async () => ((await e.rt.prisma.auditPending.count()) === 0 ? true : null), 10_000, 200);
     const settledByCallback = await e.rt.prisma.auditEntry.count({ where: { timerId: { in: expired }, action: 'timer.sent', data: { path: ['via'], equals: 'status-callback' } } });
     expect(settledByCallback).toBe(expired.length);
 
@@ -419,4 +423,21 @@ describe('engine resilience', () => {
     expect(late.status, JSON.stringify(late.body)).toBe(201);
     await expectAuditChainOk(e);
   }, 90_000);
+
+  it('audit entries staged by a process that died before linking them: the reconciler links them', async () => {
+    const e = await startEngine({ parts: [] });
+    onCleanup(() => e.stop());
+    // What a dispatcher leaves when it is killed between its claim's commit and the link.
+    const staged = [1, 2, 3].map((i) => ({ action: 'timer.claimed', createdAt: new Date(e.clock.now()), data: { i } }));
+    await e.rt.prisma.$transaction((tx) => e.rt.ctx.audit.stage(e.orgId, staged, tx));
+    const before = await e.rt.prisma.auditEntry.count({ where: { orgId: e.orgId } });
+    expect(await e.rt.prisma.auditPending.count({ where: { orgId: e.orgId } })).toBe(3);
+
+    e.start('reconciler');
+    await until(async () => ((await e.rt.prisma.auditPending.count({ where: { orgId: e.orgId } })) === 0 ? true : null), 10_000, 100);
+    const linked = await e.rt.prisma.auditEntry.findMany({ where: { orgId: e.orgId, action: 'timer.claimed' }, orderBy: { seq: 'asc' }, select: { seq: true, data: true } });
+    expect(linked.map((r) => (r.data as { i: number }).i)).toEqual([1, 2, 3]);
+    expect(linked.map((r) => r.seq)).toEqual([before + 1, before + 2, before + 3]);
+    await expectAuditChainOk(e);
+  }, 60_000);
 });
