@@ -48,12 +48,23 @@ export const RawCheckSchema = z.object({
 });
 export type RawCheck = z.infer<typeof RawCheckSchema>;
 
+/** Per field, the last instant text parsed and its value: bulk callers repeat the same `now` on every row. */
+const lastParsed = new Map<string, { text: string; t: number | undefined }>();
+
 function instant(value: string | undefined, field: string, required: boolean): number | undefined {
   if (value === undefined || value === '') {
     if (required) throw new AppError('INVALID_INSTANT', `${field} is required (ISO-8601 with Z or an offset)`);
     return undefined;
   }
-  const t = parseInstant(value);
+  let last = lastParsed.get(field);
+  if (last === undefined) {
+    last = { text: value, t: parseInstant(value) };
+    lastParsed.set(field, last);
+  } else if (last.text !== value) {
+    last.text = value;
+    last.t = parseInstant(value);
+  }
+  const t = last.t;
   if (t === undefined) throw new AppError('INVALID_INSTANT', `${field} "${value}" is not an ISO-8601 instant with Z or an offset`);
   return t;
 }

@@ -1,19 +1,18 @@
 /**
  * `tcpa plan`: decide a whole contact file, streaming. One JSON line out per row in; a bad row
  * gets `{ id, line, error }` and the run goes on. Memory stays flat: rows are read, decided and
- * written one at a time with back-pressure; only counters are kept.
+ * written in small pieces with back-pressure; only counters are kept.
  */
 import { once } from 'node:events';
 import { createReadStream, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
-import { z } from 'zod';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
-import { evaluate, parseCheckRequest, RawCheckSchema, type RawCheck } from '../app/evaluate.ts';
+import type { RawCheck } from '../app/evaluate.ts';
+import { emptySummary, jsonlValue, LineSplitter, RowDecider, type PlanSummary } from './plan-rows.ts';
 
-const RowSchema = RawCheckSchema.extend({ id: z.union([z.string(), z.number()]).optional() });
+export type { PlanSummary } from './plan-rows.ts';
 
 export interface PlanOptions {
   in: string;
@@ -22,49 +21,68 @@ export interface PlanOptions {
   now: number;
 }
 
-export interface PlanSummary {
-  rows: number;
-  errors: number;
-  decisions: Record<string, number>;
-  reasons: Record<string, number>;
-  errorCodes: Record<string, number>;
-  localSendHour: number[];
-}
-
-function openInput(path: string, stdin: Readable): { stream: Readable; size?: number } {
-  if (path === '-') return { stream: stdin };
-  let size: number;
+/** The input's size (undefined for stdin); throws FILE_UNREADABLE when it cannot be read. */
+function inputSize(path: string): number | undefined {
+  if (path === '-') return undefined;
   try {
-    size = statSync(path).size;
+    return statSync(path).size;
   } catch (e) {
     throw new AppError('FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  return { stream: createReadStream(path), size };
 }
 
-async function* rows(stream: Readable, format: 'jsonl' | 'csv'): AsyncGenerator<{ line: number; raw: unknown }> {
-  if (format === 'csv') {
-    const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true, info: true }));
-    for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      yield { line: rec.info.lines, raw: rec.record };
-    }
-    return;
+/** Output is written in pieces of just over this many characters. */
+const FLUSH_AT = 64_000;
+
+/** The run's output: lines are appended and written whenever more than FLUSH_AT characters wait. */
+class Output {
+  #buffer = '';
+  #needDrain = false;
+
+  constructor(private readonly stdout: Writable) {}
+
+  #write(): void {
+    if (this.#buffer === '') return;
+    if (!this.stdout.write(this.#buffer)) this.#needDrain = true;
+    this.#buffer = '';
   }
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of rl) {
-    line++;
-    if (text.trim() === '') continue;
-    try {
-      yield { line, raw: JSON.parse(text) as unknown };
-    } catch {
-      yield { line, raw: new AppError('INVALID_ROW', 'not valid JSON') };
-    }
+
+  /** One row's line. */
+  line(text: string): void {
+    this.#buffer += text;
+    if (this.#buffer.length > FLUSH_AT) this.#write();
+  }
+
+  /** Write what is left. */
+  end(): void {
+    this.#write();
+  }
+
+  /** Wait for the writer if it asked to. */
+  async drain(): Promise<void> {
+    if (!this.#needDrain) return;
+    this.#needDrain = false;
+    await once(this.stdout, 'drain');
   }
 }
 
-function inc(map: Record<string, number>, key: string): void {
-  map[key] = (map[key] ?? 0) + 1;
+/** Progress on a terminal (stderr): rows so far and, for a file, the share read. */
+class Progress {
+  #last = 0;
+
+  constructor(
+    private readonly stderr: Writable,
+    private readonly size: number | undefined,
+  ) {}
+
+  show(rows: number, bytesRead: number): void {
+    const now = performance.now();
+    if (now - this.#last <= 200) return;
+    this.#last = now;
+    const pct = this.size ? Math.min(100, Math.floor((bytesRead / this.size) * 100)) : undefined;
+    const bar = pct === undefined ? '' : `[${'#'.repeat(pct / 5)}${' '.repeat(20 - Math.floor(pct / 5))}] ${pct}% `;
+    this.stderr.write(`\r${bar}${rows.toLocaleString('en-US')} rows`);
+  }
 }
 
 export async function runPlan(
@@ -73,54 +91,44 @@ export async function runPlan(
   io: { stdin: Readable; stdout: Writable; stderr: Writable & { isTTY?: boolean } },
 ): Promise<PlanSummary> {
   const format = opts.format ?? (opts.in.endsWith('.csv') ? 'csv' : 'jsonl');
-  const { stream, size } = openInput(opts.in, io.stdin);
-  const summary: PlanSummary = { rows: 0, errors: 0, decisions: {}, reasons: {}, errorCodes: {}, localSendHour: new Array(24).fill(0) };
-  let buffer = '';
-  const flush = async (): Promise<void> => {
-    if (buffer === '') return;
-    const ok = io.stdout.write(buffer);
-    buffer = '';
-    if (!ok) await once(io.stdout, 'drain');
-  };
-  const tty = io.stderr.isTTY === true;
-  let lastProgress = 0;
+  const size = inputSize(opts.in);
+  const stream = opts.in === '-' ? io.stdin : createReadStream(opts.in, { highWaterMark: 256 * 1024 });
+  const summary = emptySummary();
+  const decider = new RowDecider(set, opts.defaults, opts.now);
+  const output = new Output(io.stdout);
+  const progress = io.stderr.isTTY === true ? new Progress(io.stderr, size) : undefined;
   let bytesRead = 0;
-  if (tty && size) stream.on('data', (chunk: Buffer | string) => (bytesRead += chunk.length));
 
-  for await (const { line, raw } of rows(stream, format)) {
-    summary.rows++;
-    let id: unknown = null;
-    try {
-      if (raw instanceof AppError) throw raw;
-      const row = RowSchema.safeParse(raw);
-      if (!row.success) throw new AppError('INVALID_ROW', row.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-      id = row.data.id ?? null;
-      const merged: RawCheck = { ...opts.defaults };
-      for (const [k, v] of Object.entries(row.data)) if (v !== undefined && v !== '' && k !== 'id') (merged as Record<string, unknown>)[k] = v;
-      const view = evaluate(set, parseCheckRequest(merged, opts.now));
-      inc(summary.decisions, view.decision);
-      for (const r of view.reasons) if (r.code !== 'ALLOWED') inc(summary.reasons, r.code);
-      if (view.localSendAt) summary.localSendHour[Number(view.localSendAt.slice(11, 13))]!++;
-      buffer += `${JSON.stringify({ id, ...view })}\n`;
-    } catch (e) {
-      if (!(e instanceof AppError)) throw e;
-      summary.errors++;
-      inc(summary.errorCodes, e.code);
-      buffer += `${JSON.stringify({ id, line, error: { code: e.code, message: e.message } })}\n`;
+  const handle = (line: number, raw: unknown): void => {
+    output.line(decider.row(line, raw, summary));
+    if (progress && summary.rows % 5000 === 0) progress.show(summary.rows, bytesRead);
+  };
+
+  if (format === 'csv') {
+    if (progress && size) stream.on('data', (chunk: Buffer | string) => (bytesRead += chunk.length));
+    const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true, info: true }));
+    for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+      handle(rec.info.lines, rec.record);
+      await output.drain();
     }
-    if (buffer.length > 64_000) await flush();
-    if (tty && summary.rows % 5000 === 0) {
-      const now = performance.now();
-      if (now - lastProgress > 200) {
-        lastProgress = now;
-        const pct = size ? Math.min(100, Math.floor((bytesRead / size) * 100)) : undefined;
-        const bar = pct === undefined ? '' : `[${'#'.repeat(pct / 5)}${' '.repeat(20 - Math.floor(pct / 5))}] ${pct}% `;
-        io.stderr.write(`\r${bar}${summary.rows.toLocaleString('en-US')} rows`);
-      }
+  } else {
+    const splitter = new LineSplitter();
+    let line = 0;
+    const onLine = (text: string): void => {
+      line++;
+      const raw = jsonlValue(text);
+      if (raw !== undefined) handle(line, raw);
+    };
+    for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+      bytesRead += chunk.length;
+      splitter.write(chunk, onLine);
+      await output.drain();
     }
+    splitter.end(onLine);
   }
-  await flush();
-  if (tty) io.stderr.write('\n');
+  output.end();
+  await output.drain();
+  if (progress) io.stderr.write('\n');
   return summary;
 }
 

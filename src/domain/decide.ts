@@ -20,7 +20,7 @@ import { assertNever } from './errors.ts';
 import { contains, firstEndingAfter, intersect, normalize } from './intervals.ts';
 import { strictestCandidates, withCandidates, type Candidate, type Location } from './location/resolve.ts';
 import { US_ZONES } from './location/state-zones.ts';
-import { DAY, describeLocal, formatLocal, HOUR, localParts, MINUTE, utcYear } from './time.ts';
+import { DAY, describeLocal, formatLocal, HOUR, localParts, MINUTE, utcYear, type LocalParts } from './time.ts';
 
 export type Policy = 'cancel' | 'next_slot' | 'previous_slot';
 export const POLICIES: readonly Policy[] = ['cancel', 'next_slot', 'previous_slot'];
@@ -132,6 +132,14 @@ interface Pair {
   readonly jurisdictions: readonly string[];
 }
 
+/** A pair with the memos the explanation path keeps (never shared outside this module). */
+interface PairState extends Pair {
+  /** The rule's allowed intervals in this pair's zone, by UTC year − 1970. */
+  readonly yearLists: Array<readonly number[] | undefined>;
+  /** What the rule allows on a local day, by day key (bounded). */
+  readonly days: Map<number, DayNote>;
+}
+
 /** Everything about a (location, channel, purpose, org, window) that does not depend on the instant. */
 export interface Plan {
   readonly key: string;
@@ -142,11 +150,34 @@ export interface Plan {
   readonly candidates: readonly Candidate[];
 }
 
+/** Plan as built here: `years` mirrored into an array by UTC year − 1970 for the hot path. */
+interface PlanState extends Plan {
+  readonly pairs: readonly PairState[];
+  readonly yearLists: Array<readonly number[] | undefined>;
+}
+
+/** Years the array memos cover (1970 …); other years use the `years` map. */
+const YEAR_SLOTS = 200;
+
 const DEFAULT_HORIZON_DAYS = 14;
 const orgCompiled = new WeakMap<OrgCalendar, ReturnType<typeof compileOrgCalendar>>();
 const planCache = new WeakMap<CalendarSet, Map<string, Plan>>();
-/** Per location object: its plans by (channel, purpose, org, window), so the hot path builds no long keys. */
-const locationPlans = new WeakMap<CalendarSet, WeakMap<Location, Map<string, Plan>>>();
+
+/**
+ * Per location object: its plans for the calendar set it was last planned with, one field per
+ * plain (channel, purpose) and a map for org/window shapes, so the hot path is one WeakMap look-up
+ * and builds no keys. A location planned with another set gets a fresh record (plans stay
+ * canonical in `planCache`).
+ */
+interface LocationPlans {
+  readonly set: CalendarSet;
+  sm?: PlanState;
+  si?: PlanState;
+  vm?: PlanState;
+  vi?: PlanState;
+  other?: Map<string, PlanState>;
+}
+const locationPlans = new WeakMap<Location, LocationPlans>();
 
 function orgOf(org: OrgCalendar | undefined): ReturnType<typeof compileOrgCalendar> | undefined {
   if (!org) return undefined;
@@ -172,20 +203,41 @@ export function planFor(
   orgCalendar?: OrgCalendar,
   window?: { start: string; end: string },
 ): Plan {
+  let mine = locationPlans.get(location);
+  if (mine === undefined || mine.set !== set) {
+    mine = { set };
+    locationPlans.set(location, mine);
+  }
+  if (orgCalendar === undefined && window === undefined) {
+    if (channel === 'sms') {
+      if (purpose === 'marketing') return (mine.sm ??= buildPlan(set, location, channel, purpose, undefined, undefined, 'sm'));
+      if (purpose === 'informational') return (mine.si ??= buildPlan(set, location, channel, purpose, undefined, undefined, 'si'));
+    } else if (channel === 'voice') {
+      if (purpose === 'marketing') return (mine.vm ??= buildPlan(set, location, channel, purpose, undefined, undefined, 'vm'));
+      if (purpose === 'informational') return (mine.vi ??= buildPlan(set, location, channel, purpose, undefined, undefined, 'vi'));
+    }
+  }
   const org = orgOf(orgCalendar);
   const shortKey = org || window ? `${channel}|${purpose}|${org?.key ?? ''}|${window ? `${window.start}-${window.end}` : ''}` : channel === 'sms' ? (purpose === 'marketing' ? 'sm' : 'si') : purpose === 'marketing' ? 'vm' : 'vi';
-  let byLocation = locationPlans.get(set);
-  if (!byLocation) {
-    byLocation = new WeakMap();
-    locationPlans.set(set, byLocation);
+  mine.other ??= new Map();
+  let plan = mine.other.get(shortKey);
+  if (!plan) {
+    plan = buildPlan(set, location, channel, purpose, org, window, shortKey);
+    mine.other.set(shortKey, plan);
   }
-  let mine = byLocation.get(location);
-  if (!mine) {
-    mine = new Map();
-    byLocation.set(location, mine);
-  }
-  const fast = mine.get(shortKey);
-  if (fast) return fast;
+  return plan;
+}
+
+/** The canonical plan for (location key, short key), built on first use. */
+function buildPlan(
+  set: CalendarSet,
+  location: Location,
+  channel: Channel,
+  purpose: Purpose,
+  org: ReturnType<typeof compileOrgCalendar> | undefined,
+  window: { start: string; end: string } | undefined,
+  shortKey: string,
+): PlanState {
   const key = `${location.key}|${shortKey}`;
   let plans = planCache.get(set);
   if (!plans) {
@@ -193,12 +245,9 @@ export function planFor(
     planCache.set(set, plans);
   }
   const hit = plans.get(key);
-  if (hit) {
-    mine.set(shortKey, hit);
-    return hit;
-  }
+  if (hit) return hit as PlanState;
   const extra: CompiledRule[] = [...(org?.rules ?? []), ...(window ? [compileRequestWindow(window)] : [])];
-  const pairs = new Map<string, { rule: CompiledRule; zone: string; jurisdictions: string[] }>();
+  const pairs = new Map<string, { rule: CompiledRule; zone: string; jurisdictions: string[]; yearLists: Array<readonly number[] | undefined>; days: Map<number, DayNote> }>();
   const caps = new Map<string, { rule: CompiledRule; cap: Cap }>();
   for (const c of location.candidates) {
     for (const rule of [...rulesFor(set, c.jurisdiction), ...extra]) {
@@ -211,20 +260,20 @@ export function planFor(
       if (existing) {
         if (!existing.jurisdictions.includes(c.jurisdiction)) existing.jurisdictions.push(c.jurisdiction);
       } else {
-        pairs.set(k, { rule, zone, jurisdictions: [c.jurisdiction] });
+        pairs.set(k, { rule, zone, jurisdictions: [c.jurisdiction], yearLists: new Array<readonly number[] | undefined>(YEAR_SLOTS).fill(undefined), days: new Map() });
       }
     }
   }
-  const plan: Plan = {
+  const plan: PlanState = {
     key,
     pairs: [...pairs.values()],
     caps: [...caps.values()],
     margins: org?.margins ?? { start: 0, stop: 0 },
     years: new Map(),
     candidates: location.candidates,
+    yearLists: new Array<readonly number[] | undefined>(YEAR_SLOTS).fill(undefined),
   };
   plans.set(key, plan);
-  mine.set(shortKey, plan);
   return plan;
 }
 
@@ -232,6 +281,12 @@ const yearOf = utcYear;
 
 /** Allowed UTC intervals of a plan within one UTC year (memoised). */
 export function planIntervals(set: CalendarSet, plan: Plan, year: number): readonly number[] {
+  const slot = year - 1970;
+  const lists = (plan as PlanState).yearLists;
+  if (lists !== undefined && slot >= 0 && slot < YEAR_SLOTS) {
+    const fast = lists[slot];
+    if (fast !== undefined) return fast;
+  }
   let list = plan.years.get(year);
   if (!list) {
     let acc: readonly number[] = [yearStart(year), yearStart(year + 1)];
@@ -242,7 +297,15 @@ export function planIntervals(set: CalendarSet, plan: Plan, year: number): reado
     list = acc;
     plan.years.set(year, list);
   }
+  if (lists !== undefined && slot >= 0 && slot < YEAR_SLOTS) lists[slot] = list;
   return list;
+}
+
+/** A pair's own allowed intervals within UTC year `year` (memoised on the pair). */
+function pairIntervals(set: CalendarSet, plan: Plan, p: PairState, year: number): readonly number[] {
+  const slot = year - 1970;
+  if (slot >= 0 && slot < YEAR_SLOTS) return (p.yearLists[slot] ??= ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions));
+  return ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions);
 }
 
 /** Fast path: is instant `t` inside the plan's legal ∩ org ∩ request window (caps not counted)? */
@@ -270,9 +333,11 @@ function allowedUntil(set: CalendarSet, plan: Plan, blocked: readonly number[], 
   return end;
 }
 
+const NO_BLOCKS: readonly number[] = Object.freeze([]);
+
 /** Instants blocked by rolling caps, given the contact's history. */
-function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined): number[] {
-  if (!history || history.length === 0 || plan.caps.length === 0) return [];
+function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined): readonly number[] {
+  if (!history || history.length === 0 || plan.caps.length === 0) return NO_BLOCKS;
   const pairs: Array<[number, number]> = [];
   for (const { rule, cap } of plan.caps) {
     const period = cap.periodHours * HOUR;
@@ -294,7 +359,7 @@ function capBlocks(plan: Plan, history: readonly HistoryEntry[] | undefined, sub
 }
 
 /** Everything blocked for this contact beyond the calendars: caps and blackouts. */
-function blocksOf(plan: Plan, input: DecideInput): number[] {
+function blocksOf(plan: Plan, input: DecideInput): readonly number[] {
   const caps = capBlocks(plan, input.history, input.subject);
   if (!input.blackouts || input.blackouts.length === 0) return caps;
   const pairs: Array<[number, number]> = input.blackouts.filter((b) => b.to > b.from).map((b) => [b.from, b.to]);
@@ -303,6 +368,7 @@ function blocksOf(plan: Plan, input: DecideInput): number[] {
 }
 
 function capAt(plan: Plan, history: readonly HistoryEntry[] | undefined, subject: string | undefined, t: number): Array<{ rule: CompiledRule; cap: Cap }> {
+  if (!history || history.length === 0 || plan.caps.length === 0) return [];
   return plan.caps.filter((c) => contains(capBlocks({ ...plan, caps: [c] }, history, subject), t));
 }
 
@@ -366,36 +432,86 @@ function hhmm(minutes: number): string {
   return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 }
 
+/** The code and the message tail (after the local time) of a pair's reason, for one local day. */
+interface NoteText {
+  readonly code: ReasonCode;
+  readonly suffix: string;
+}
+
+/**
+ * What a pair's rule says about one local day, worded once: `inside` applies when the local time
+ * is within the day's raw `ranges` (only the organisation's margins block it), `outside` otherwise
+ * (and always when the day is closed, `ranges` undefined).
+ */
+interface DayNote {
+  readonly ranges?: readonly number[];
+  readonly outside: NoteText;
+  readonly inside: NoteText;
+}
+
+/** Bound on the per-pair day memo (a file spanning centuries cannot grow it without limit). */
+const DAY_NOTES_MAX = 4096;
+
+function dayNote(set: CalendarSet, plan: Plan, p: Pair, local: LocalParts): DayNote {
+  const zoneNote = p.rule.fixedZoneWording ? ` (${p.rule.fixedZoneWording}, as the statute says)` : '';
+  const status = dayStatus(set, p.rule, local, local.weekday, p.jurisdictions);
+  if (status.open === 'none') {
+    const code: ReasonCode = p.rule.kind === 'org' ? ORG_CODES[status.why] : status.why === 'DAY_CLOSED' ? 'DAY_CLOSED' : 'HOLIDAY';
+    const closed = { code, suffix: `${zoneNote}: ${status.label}` };
+    return { outside: closed, inside: closed };
+  }
+  const ranges = status.open === 'ranges' ? status.ranges : [0, 1440];
+  const text = [];
+  for (let i = 0; i < ranges.length; i += 2) text.push(`${hhmm(ranges[i]!)}–${hhmm(ranges[i + 1]!)}`);
+  if (p.rule.kind === 'request') {
+    const t = { code: 'REQUEST_WINDOW' as const, suffix: ` is outside the requested window ${text.join(', ')}` };
+    return { ranges, outside: t, inside: t };
+  }
+  if (p.rule.kind === 'org') {
+    const t = { code: 'ORG_HOURS' as const, suffix: ` is outside the organisation's hours ${text.join(', ')}` };
+    return { ranges, outside: t, inside: t };
+  }
+  return {
+    ranges,
+    inside: {
+      code: 'ORG_MARGIN',
+      suffix: `${zoneNote} is inside ${text.join(', ')} but within the organisation's margins (start ${plan.margins.start} min later, stop ${plan.margins.stop} min earlier)`,
+    },
+    outside: { code: 'OUTSIDE_HOURS', suffix: `${zoneNote} is outside the allowed hours ${text.join(', ')}` },
+  };
+}
+
 /** Why a pair blocks instant `t` (the pair is known not to contain `t`). */
-function explainPair(set: CalendarSet, plan: Plan, p: Pair, t: number): Reason {
+function explainPair(set: CalendarSet, plan: Plan, p: PairState, t: number): Reason {
   const local = localParts(t, p.zone);
-  const base = {
+  const key = (local.year * 13 + local.month) * 32 + local.day;
+  let note = p.days.get(key);
+  if (note === undefined) {
+    note = dayNote(set, plan, p, local);
+    if (p.days.size >= DAY_NOTES_MAX) p.days.clear();
+    p.days.set(key, note);
+  }
+  let text = note.outside;
+  const ranges = note.ranges;
+  if (ranges !== undefined) {
+    const m = local.minuteOfDay;
+    for (let i = 0; i < ranges.length; i += 2) {
+      if (m >= ranges[i]! && m < ranges[i + 1]!) {
+        text = note.inside;
+        break;
+      }
+    }
+  }
+  // Same fields, order and values as reason(code, message, base).
+  return {
+    code: text.code,
     rule: p.rule.id,
     citation: p.rule.citation,
     jurisdiction: p.rule.jurisdiction,
     timezone: p.zone,
     local: formatLocal(t, p.zone),
+    message: describeLocal(t, p.zone, local) + text.suffix,
   };
-  const when = describeLocal(t, p.zone, local);
-  const zoneNote = p.rule.fixedZoneWording ? ` (${p.rule.fixedZoneWording}, as the statute says)` : '';
-  const status = dayStatus(set, p.rule, local, local.weekday, p.jurisdictions);
-  if (status.open === 'none') {
-    const code: ReasonCode = p.rule.kind === 'org' ? ORG_CODES[status.why] : status.why === 'DAY_CLOSED' ? 'DAY_CLOSED' : 'HOLIDAY';
-    return reason(code, `${when}${zoneNote}: ${status.label}`, base);
-  }
-  const ranges = status.open === 'ranges' ? status.ranges : [0, 1440];
-  const text = [];
-  let inRaw = false;
-  for (let i = 0; i < ranges.length; i += 2) {
-    text.push(`${hhmm(ranges[i]!)}–${hhmm(ranges[i + 1]!)}`);
-    if (local.minuteOfDay >= ranges[i]! && local.minuteOfDay < ranges[i + 1]!) inRaw = true;
-  }
-  if (p.rule.kind === 'request') return reason('REQUEST_WINDOW', `${when} is outside the requested window ${text.join(', ')}`, base);
-  if (p.rule.kind === 'org') return reason('ORG_HOURS', `${when} is outside the organisation's hours ${text.join(', ')}`, base);
-  if (inRaw) {
-    return reason('ORG_MARGIN', `${when}${zoneNote} is inside ${text.join(', ')} but within the organisation's margins (start ${plan.margins.start} min later, stop ${plan.margins.stop} min earlier)`, base);
-  }
-  return reason('OUTSIDE_HOURS', `${when}${zoneNote} is outside the allowed hours ${text.join(', ')}`, base);
 }
 
 /** Every reason instant `t` is blocked. */
@@ -407,8 +523,8 @@ function explainBlock(set: CalendarSet, plan: Plan, t: number, history: readonly
       out.push(reason('BLACKOUT', `blackout ${b.reason} from ${new Date(b.from).toISOString()} until ${new Date(b.to).toISOString()}`, { rule: `BLACKOUT.${b.id}` }));
     }
   }
-  for (const p of plan.pairs) {
-    if (!contains(ruleIntervals(set, p.rule, p.zone, year, plan.margins, p.jurisdictions), t)) out.push(explainPair(set, plan, p, t));
+  for (const p of (plan as PlanState).pairs) {
+    if (!contains(pairIntervals(set, plan, p, year), t)) out.push(explainPair(set, plan, p, t));
   }
   for (const { rule, cap } of capAt(plan, history, subject, t)) {
     out.push(
@@ -442,9 +558,12 @@ function explainAllowed(plan: Plan, t: number): Reason[] {
     }));
     allowedTemplates.set(plan, templates);
   }
-  return templates.map(({ zone, ...rest }) =>
-    reason('ALLOWED', `${describeLocal(t, zone)} is inside every applicable window`, { ...rest, timezone: zone, local: formatLocal(t, zone) }),
-  );
+  const out: Reason[] = [];
+  for (const { zone, rule, citation, jurisdiction } of templates) {
+    // Same fields, order and values as reason('ALLOWED', message, { rule, citation, jurisdiction, timezone, local }).
+    out.push({ code: 'ALLOWED', rule, citation, jurisdiction, timezone: zone, local: formatLocal(t, zone), message: `${describeLocal(t, zone)} is inside every applicable window` });
+  }
+  return out;
 }
 
 /**
@@ -532,22 +651,28 @@ class LazyDecision implements Decision {
     return { decision: this.decision, sendAt: this.sendAt, reasons: this.reasons, calendarVersion: this.calendarVersion, candidates: this.candidates, windowEnd: this.windowEnd };
   }
 
+  private blocked(): Reason[] {
+    return explainBlock(this.set, this.plan, this.t0, this.input.history, this.input.subject, this.input.blackouts);
+  }
+
   private explain(): Reason[] {
-    const { set, plan, input, t0 } = this;
-    const blocked = (): Reason[] => explainBlock(set, plan, t0, input.history, input.subject, input.blackouts);
+    const { plan, input } = this;
     switch (this.why) {
       case 'allowed':
-        return explainAllowed(plan, t0);
+        return explainAllowed(plan, this.t0);
       case 'blocked':
-        return blocked();
-      case 'moved':
-        return [...blocked(), ...explainAllowed(plan, this.slot!)];
+        return this.blocked();
+      case 'moved': {
+        const out = this.blocked();
+        for (const r of explainAllowed(plan, this.slot!)) out.push(r);
+        return out;
+      }
       case 'no-slot':
-        return [...blocked(), reason('NO_SLOT_IN_HORIZON', `no allowed instant in the ${input.horizonDays ?? DEFAULT_HORIZON_DAYS} days after the requested instant`)];
+        return [...this.blocked(), reason('NO_SLOT_IN_HORIZON', `no allowed instant in the ${input.horizonDays ?? DEFAULT_HORIZON_DAYS} days after the requested instant`)];
       case 'no-slot-before':
-        return [...blocked(), reason('NO_SLOT_BEFORE_DEADLINE', 'no allowed instant between now and the requested instant')];
+        return [...this.blocked(), reason('NO_SLOT_BEFORE_DEADLINE', 'no allowed instant between now and the requested instant')];
       case 'slot-after-not-after':
-        return [...blocked(), reason('AFTER_NOT_AFTER', `the next allowed instant ${new Date(this.slot!).toISOString()} is after notAfter`)];
+        return [...this.blocked(), reason('AFTER_NOT_AFTER', `the next allowed instant ${new Date(this.slot!).toISOString()} is after notAfter`)];
       case 'at-after-not-after':
         return [reason('AFTER_NOT_AFTER', 'the requested instant is after notAfter')];
       case 'deadline-passed':

@@ -83,19 +83,35 @@ function build(parts: Omit<Location, 'key' | 'zones'>): Location {
   return {
     ...parts,
     key: keyOf(parts.candidates),
-    zones: [...new Set(parts.candidates.map((c) => c.zone))].sort(),
+    // Frozen: locations are memoised and shared (and views print this list as it is).
+    zones: Object.freeze([...new Set(parts.candidates.map((c) => c.zone))].sort()),
   };
 }
 
 const zipMemo = new Map<string, Location>();
 /** Bound on the memo (zip × area code pairs): a file with very many distinct pairs cannot grow it without limit. */
 const ZIP_MEMO_MAX = 200_000;
+/** Zip-only inputs by zip (a separate map: a zip string may contain any character). */
+const zipOnlyMemo = new Map<string, Location>();
 
 /**
  * Resolve a contact from its zip and/or phone. Pure and memoised per (zip, area code).
  * Unresolvable contacts come back with `resolved: false` and the reason in `issues`.
  */
 export function resolveLocation(input: { zip?: string; phone?: string }): Location {
+  // Zip only (the common bulk case): memoised by the zip itself, no key to build.
+  if (input.phone === undefined && input.zip !== undefined) {
+    const hit = zipOnlyMemo.get(input.zip);
+    if (hit) return hit;
+    const location = resolveUncached(input);
+    if (zipOnlyMemo.size >= ZIP_MEMO_MAX) zipOnlyMemo.clear();
+    zipOnlyMemo.set(input.zip, location);
+    return location;
+  }
+  return resolveUncached(input);
+}
+
+function resolveUncached(input: { zip?: string; phone?: string }): Location {
   const issues: LocationIssue[] = [];
   const candidates: Candidate[] = [];
   let phone: PhoneInfo | undefined;
