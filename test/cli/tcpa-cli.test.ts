@@ -9,7 +9,7 @@ const BIN = join(import.meta.dirname, '../../bin/tcpa.mjs');
 function tcpa(args: string[], input?: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', env: { ...process.env, TZ: 'America/Denver' } });
   const lines = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { code: r.status, lines, json: lines[0], stderr: r.stderr };
+  return { code: r.status, lines, json: lines[0], stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('tcpa locate', () => {
@@ -99,6 +99,18 @@ describe('tcpa plan', () => {
     expect(r.lines[0]).toMatchObject({ id: '1', decision: 'reschedule', sendAt: '2026-03-14T14:00:00Z' });
     expect(r.lines[1]).toMatchObject({ id: '2', decision: 'cancel' });
     expect((r.lines[1]!.reasons as Array<{ code: string }>)[0]!.code).toBe('HOLIDAY');
+  });
+
+  it('a row decides the same whatever rows came before it (same states, other order)', () => {
+    // A New York zip with a Hawaii phone and a Hawaii zip with a New York phone: same candidate
+    // states and zones, each row with its own zip's zone in localSendAt.
+    const ny = '{"id":"ny","zip":"10001","phone":"+18085550123","at":"2026-03-10T19:00:00Z"}';
+    const hi = '{"id":"hi","zip":"96820","phone":"+12125550123","at":"2026-03-10T19:00:00Z"}';
+    const args = ['plan', '--in', '-', '--channel', 'sms', '--now', '2026-03-01T00:00:00Z'];
+    const alone = tcpa(args, `${hi}\n`).stdout;
+    const after = tcpa(args, `${ny}\n${hi}\n`).stdout.split('\n')[1] + '\n';
+    expect(after).toBe(alone);
+    expect(JSON.parse(alone)).toMatchObject({ id: 'hi', localSendAt: expect.stringMatching(/-10:00$/) });
   });
 
   it('an unreadable file exits 2 with FILE_UNREADABLE', () => {

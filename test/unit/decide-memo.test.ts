@@ -25,8 +25,12 @@ const org = OrgCalendarSchema.parse({
   caps: [{ count: 1, periodHours: 48, scope: 'any', channels: ['sms'] }],
 });
 
+/** No phone, or one whose area code adds candidates in another state and zone (NY, HI, FL, CA, AK). */
+const PHONES = [undefined, '+12125550123', '+18085550123', '+13055550123', '+14155550123', '+19075550123'];
+
 const input = fc.record({
   zip: fc.constantFrom(...ZIPS),
+  phone: fc.constantFrom(...PHONES),
   channel: fc.constantFrom('sms' as const, 'voice' as const),
   purpose: fc.constantFrom('marketing' as const, 'informational' as const),
   policy: fc.constantFrom('cancel' as const, 'next_slot' as const, 'previous_slot' as const),
@@ -41,7 +45,7 @@ type Row = typeof input extends fc.Arbitrary<infer T> ? T : never;
 function toInput(r: Row): DecideInput {
   const history = [{ at: r.at - 3_600_000, channel: 'sms' as const }, { at: r.at - 60_000, channel: 'sms' as const }];
   return {
-    location: resolveLocation({ zip: r.zip }),
+    location: resolveLocation(r.phone === undefined ? { zip: r.zip } : { zip: r.zip, phone: r.phone }),
     channel: r.channel,
     purpose: r.purpose,
     policy: r.policy,
@@ -61,10 +65,9 @@ describe('memoisation never changes a decision', () => {
   it('a warm set decides as a fresh one', () => {
     fc.assert(
       fc.property(fc.array(input, { minLength: 1, maxLength: 5 }), (rs) => {
-        const cold = fresh();
         for (const r of rs) {
           const i = toInput(r);
-          expect(view(warm, i)).toBe(view(cold, i));
+          expect(view(warm, i)).toBe(view(fresh(), i));
         }
       }),
       { numRuns: 200 },
@@ -81,5 +84,25 @@ describe('memoisation never changes a decision', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('the same states and zones in another order or from other sources keep their own candidates', () => {
+    const set = fresh();
+    const at = Date.UTC(2026, 2, 10, 19);
+    const base = { channel: 'sms' as const, purpose: 'informational' as const, policy: 'next_slot' as const, at, now: at };
+    // A New York zip with a Hawaii phone, then a Hawaii zip with a New York phone.
+    const nyZip = resolveLocation({ zip: '10001', phone: '+18085550123' });
+    const hiZip = resolveLocation({ zip: '96820', phone: '+12125550123' });
+    const first = decide(set, { ...base, location: nyZip });
+    const second = decide(set, { ...base, location: hiZip });
+    expect(first.candidates).toEqual(nyZip.candidates);
+    expect(second.candidates).toEqual(hiZip.candidates);
+    expect(second.candidates.find((c) => c.source === 'zip')).toMatchObject({ jurisdiction: 'HI', zone: 'Pacific/Honolulu' });
+    expect(view(set, { ...base, location: hiZip })).toBe(view(fresh(), { ...base, location: hiZip }));
+    // A New York zip alone and with a New York phone: one candidate, or two with their sources.
+    const alone = decide(set, { ...base, location: resolveLocation({ zip: '10001' }) });
+    const both = decide(set, { ...base, location: resolveLocation({ zip: '10001', phone: '+12125550123' }) });
+    expect(alone.candidates.map((c) => c.source)).toEqual(['zip']);
+    expect(both.candidates.map((c) => c.source)).toEqual(resolveLocation({ zip: '10001', phone: '+12125550123' }).candidates.map((c) => c.source));
   });
 });

@@ -44,7 +44,7 @@ export interface PhoneInfo {
 }
 
 export interface Location {
-  /** Stable key of the candidate set (memo key for the decision planner). */
+  /** Stable key of the candidate list, in order and with sources (memo key for the decision planner). */
   readonly key: string;
   readonly zip?: string;
   /** State of the zip (or of the area code when there is no zip). */
@@ -75,8 +75,14 @@ export function parsePhone(raw: string): PhoneInfo | LocationIssue {
   return { e164, areaCode: parsed.nationalNumber.slice(0, 3), country: parsed.country };
 }
 
+/**
+ * The candidates in their order, with their sources: a plan built for one location is shared by
+ * every location with this key, and it carries the candidates a decision reports (the zip's zone
+ * gives `localSendAt`) and the order of its reasons. A sorted set would let a New York zip with a
+ * Hawaii phone and a Hawaii zip with a New York phone share whichever plan came first.
+ */
 function keyOf(candidates: readonly Candidate[]): string {
-  return [...new Set(candidates.map((c) => `${c.jurisdiction}@${c.zone}`))].sort().join(',');
+  return candidates.map((c) => `${c.jurisdiction}@${c.zone}~${c.source}`).join(',');
 }
 
 function build(parts: Omit<Location, 'key' | 'zones'>): Location {
