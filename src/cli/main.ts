@@ -4,16 +4,15 @@
  * `{ "error": { "code", "message" } }` on stdout, never a stack trace.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { loadCalendarSet } from '../adapters/calendars/fs-loader.ts';
-import { CalendarFileError, type CalendarSet } from '../domain/calendar/compile.ts';
+import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
-import { INPUT_ERROR_CODES, resolveLocation, UNRESOLVABLE_CODES } from '../domain/location/resolve.ts';
-import { evaluate, parseCheckRequest } from '../app/evaluate.ts';
-import { formatSummary, runPlan } from './plan.ts';
-import { describeCalendars } from './calendars.ts';
+import { defaultWorkers, inputSize, PARALLEL_FROM_BYTES, PlanWorkers } from './plan-workers.ts';
 import type { ApiRole } from '../adapters/auth/api-keys.ts';
 import type { Db } from '../adapters/db/client.ts';
-import { isUnavailableError } from '../api/errors.ts';
+
+// Every command imports what it needs when it runs (the calendars, zip data and phone metadata
+// take most of a second to load): `tcpa plan` starts its worker threads first, so that they
+// load in parallel with this thread.
 
 process.env.TZ = 'UTC';
 
@@ -26,11 +25,10 @@ function fail(code: string, message: string): never {
   process.exit(2);
 }
 
-let calendars: CalendarSet | undefined;
-function cal(): CalendarSet {
+async function cal(): Promise<CalendarSet> {
+  const { loadCalendarSet } = await import('../adapters/calendars/fs-loader.ts');
   const dir = program.opts<{ calendars?: string }>().calendars;
-  calendars ??= dir ? loadCalendarSet(dir) : loadCalendarSet();
-  return calendars;
+  return dir ? loadCalendarSet(dir) : loadCalendarSet();
 }
 
 const program = new Command('tcpa')
@@ -43,8 +41,9 @@ program
   .command('calendars')
   .description('list jurisdictions, rules, windows and the calendar version')
   .option('--lint', 'validate the calendar files and report problems')
-  .action((opts: { lint?: boolean }) => {
-    const set = cal();
+  .action(async (opts: { lint?: boolean }) => {
+    const set = await cal();
+    const { describeCalendars } = await import('./calendars.ts');
     if (opts.lint) out({ ok: true, files: set.files.length, rules: set.files.reduce((n, f) => n + f.rules.length, 0), calendarVersion: set.version });
     else out(describeCalendars(set));
   });
@@ -54,7 +53,8 @@ program
   .description('state, time zones and candidate (jurisdiction, zone) pairs of zip codes')
   .argument('<zip...>')
   .option('--phone <number>', 'phone number (its area code adds candidates)')
-  .action((zips: string[], opts: { phone?: string }) => {
+  .action(async (zips: string[], opts: { phone?: string }) => {
+    const { INPUT_ERROR_CODES, resolveLocation, UNRESOLVABLE_CODES } = await import('../domain/location/resolve.ts');
     let failed = false;
     for (const zip of zips) {
       const loc = resolveLocation({ zip, phone: opts.phone });
@@ -88,9 +88,10 @@ program
   .option('--not-after <iso>', 'next_slot must not go past this instant')
   .option('--subject <subject>', 'subject for frequency caps')
   .addOption(unresolvedOpt().default('cancel'))
-  .action((o: Record<string, string | undefined>) => {
+  .action(async (o: Record<string, string | undefined>) => {
+    const { evaluate, parseCheckRequest } = await import('../app/evaluate.ts');
     const req = parseCheckRequest({ zip: o.zip, phone: o.phone, channel: o.channel, at: o.at, policy: o.policy, purpose: o.purpose, now: o.now, notAfter: o.notAfter, unresolved: o.unresolved, subject: o.subject }, Date.now());
-    out(evaluate(cal(), req));
+    out(evaluate(await cal(), req));
   });
 
 program
@@ -104,18 +105,23 @@ program
   .option('--at <iso>', 'default requested instant for rows without one')
   .option('--now <iso>', 'the current instant (default: the clock)')
   .addOption(unresolvedOpt())
+  .option('--workers <n>', `worker threads deciding JSONL rows beside the main one, 0 to 16 (default: one per core but one, up to 4, for files of ${PARALLEL_FROM_BYTES / 2 ** 20} MB or more; else 0)`)
   .action(async (o: Record<string, string | undefined>) => {
-    const summary = await runPlan(
-      cal(),
-      {
-        in: o.in!,
-        format: o.format as 'jsonl' | 'csv' | undefined,
-        defaults: { channel: o.channel, policy: o.policy, purpose: o.purpose, at: o.at, now: o.now, unresolved: o.unresolved },
-        now: Date.now(),
-      },
-      { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
-    );
-    process.stderr.write(formatSummary(summary));
+    if (o.workers !== undefined && !/^(?:[0-9]|1[0-6])$/.test(o.workers)) fail('INVALID_ARGUMENT', `--workers "${o.workers}" is not a number from 0 to 16`);
+    const format = (o.format as 'jsonl' | 'csv' | undefined) ?? (o.in!.endsWith('.csv') ? 'csv' : 'jsonl');
+    const size = inputSize(o.in!);
+    const workers = format === 'csv' ? 0 : o.workers !== undefined ? Number(o.workers) : defaultWorkers(format, size);
+    const calendarsDir = program.opts<{ calendars?: string }>().calendars;
+    const defaults = { channel: o.channel, policy: o.policy, purpose: o.purpose, at: o.at, now: o.now, unresolved: o.unresolved };
+    const now = Date.now();
+    const pool = workers > 0 ? PlanWorkers.start(workers, { calendarsDir, defaults, now }) : undefined;
+    try {
+      const { runPlan, formatSummary } = await import('./plan.ts');
+      const summary = await runPlan(await cal(), { in: o.in!, format, defaults, now, workers, pool }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+      process.stderr.write(formatSummary(summary));
+    } finally {
+      await pool?.close();
+    }
   });
 
 // --- database-backed commands --------------------------------------------------------------
@@ -231,6 +237,7 @@ async function main(): Promise<void> {
       fail('INVALID_ARGUMENT', e.message.replace(/^error: /, ''));
     }
     if (e instanceof AppError) fail(e.code, e.message);
+    const [{ CalendarFileError }, { isUnavailableError }] = await Promise.all([import('../domain/calendar/compile.ts'), import('../api/errors.ts')]);
     if (e instanceof CalendarFileError) fail('CALENDAR_INVALID', e.message);
     if (isUnavailableError(e)) fail('UNAVAILABLE', `cannot reach a dependency: ${(e as Error).message.trim().split('\n').pop()}`);
     process.stderr.write(`internal error: ${(e as Error).message}\n`);

@@ -25,6 +25,16 @@ export function emptySummary(): PlanSummary {
   return { rows: 0, errors: 0, decisions: {}, reasons: {}, errorCodes: {}, localSendHour: new Array<number>(24).fill(0) };
 }
 
+/** Adds `from` to `into`; keys new to `into` are added in `from`'s order (as a run in sequence would). */
+export function mergeSummary(into: PlanSummary, from: PlanSummary): void {
+  into.rows += from.rows;
+  into.errors += from.errors;
+  for (const [k, v] of Object.entries(from.decisions)) into.decisions[k] = (into.decisions[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(from.reasons)) into.reasons[k] = (into.reasons[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(from.errorCodes)) into.errorCodes[k] = (into.errorCodes[k] ?? 0) + v;
+  from.localSendHour.forEach((v, h) => (into.localSendHour[h]! += v));
+}
+
 function inc(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;
 }
@@ -178,6 +188,54 @@ export class RowDecider {
       return `${errorLine(id, line, e.code, e.message)}\n`;
     }
   }
+}
+
+/** A batch of a parallel run: whole JSONL lines (the last batch may end without a line end); `firstLine` numbers its first line. */
+export interface PlanBatch {
+  seq: number;
+  firstLine: number;
+  bytes: Uint8Array;
+}
+
+/** A batch's output lines (UTF-8, in pieces of ~64 KB, each with a buffer of its own) and its share of the summary. */
+export interface BatchResult {
+  out: Uint8Array[];
+  summary: PlanSummary;
+}
+
+const PIECE = 64_000;
+
+/** UTF-8 bytes in a buffer of their own, so they can be moved between threads (a short text's bytes would sit in the shared pool). */
+function movable(text: string): Uint8Array {
+  const b = Buffer.from(text, 'utf8');
+  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? b : new Uint8Array(b);
+}
+
+/**
+ * Decides a batch as the single-threaded run decides the same lines (same splitter, same rows,
+ * same numbering). The answer is encoded in ~64 KB pieces: a batch's text as one string would be
+ * several MB, allocated among old objects (and collected by full GCs).
+ */
+export function decideBatch(decider: RowDecider, batch: PlanBatch): BatchResult {
+  const summary = emptySummary();
+  const splitter = new LineSplitter();
+  const out: Uint8Array[] = [];
+  let text = '';
+  let line = batch.firstLine - 1;
+  const onLine = (l: string): void => {
+    line++;
+    const raw = jsonlValue(l);
+    if (raw === undefined) return;
+    text += decider.row(line, raw, summary);
+    if (text.length > PIECE) {
+      out.push(movable(text));
+      text = '';
+    }
+  };
+  splitter.write(Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength), onLine);
+  splitter.end(onLine);
+  if (text !== '') out.push(movable(text));
+  return { out, summary };
 }
 
 /** The value of a JSONL line: undefined for a blank line (skipped), an AppError when it is not JSON. */

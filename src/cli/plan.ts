@@ -4,13 +4,13 @@
  * written in small pieces with back-pressure; only counters are kept.
  */
 import { once } from 'node:events';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
-import { AppError } from '../domain/errors.ts';
 import type { RawCheck } from '../app/evaluate.ts';
-import { emptySummary, jsonlValue, LineSplitter, RowDecider, type PlanSummary } from './plan-rows.ts';
+import { decideBatch, emptySummary, jsonlValue, LineSplitter, mergeSummary, RowDecider, type PlanSummary } from './plan-rows.ts';
+import { defaultWorkers, inputSize, PlanWorkers } from './plan-workers.ts';
 
 export type { PlanSummary } from './plan-rows.ts';
 
@@ -19,16 +19,12 @@ export interface PlanOptions {
   format?: 'jsonl' | 'csv';
   defaults: RawCheck;
   now: number;
-}
-
-/** The input's size (undefined for stdin); throws FILE_UNREADABLE when it cannot be read. */
-function inputSize(path: string): number | undefined {
-  if (path === '-') return undefined;
-  try {
-    return statSync(path).size;
-  } catch (e) {
-    throw new AppError('FILE_UNREADABLE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
+  /** Worker threads deciding JSONL rows beside this thread (0: none); default from `defaultWorkers`. */
+  workers?: number;
+  /** Workers already started (by the CLI, before it loaded the calendars); used for JSONL, closed by the caller. */
+  pool?: PlanWorkers;
+  /** The calendar directory `set` was loaded from (workers load their own copy); default the bundled one. */
+  calendarsDir?: string;
 }
 
 /** Output is written in pieces of just over this many characters. */
@@ -93,10 +89,21 @@ export async function runPlan(
   const format = opts.format ?? (opts.in.endsWith('.csv') ? 'csv' : 'jsonl');
   const size = inputSize(opts.in);
   const stream = opts.in === '-' ? io.stdin : createReadStream(opts.in, { highWaterMark: 256 * 1024 });
+  const progress = io.stderr.isTTY === true ? new Progress(io.stderr, size) : undefined;
+  const workers = format === 'csv' ? 0 : (opts.workers ?? defaultWorkers(format, size));
+  const pool = format === 'csv' ? undefined : (opts.pool ?? (workers > 0 ? PlanWorkers.start(workers, { calendarsDir: opts.calendarsDir, defaults: opts.defaults, now: opts.now }) : undefined));
+  if (pool) {
+    try {
+      const summary = await runInWorkers(set, opts, pool, stream, io.stdout, progress);
+      if (progress) io.stderr.write('\n');
+      return summary;
+    } finally {
+      if (pool !== opts.pool) await pool.close();
+    }
+  }
   const summary = emptySummary();
   const decider = new RowDecider(set, opts.defaults, opts.now);
   const output = new Output(io.stdout);
-  const progress = io.stderr.isTTY === true ? new Progress(io.stderr, size) : undefined;
   let bytesRead = 0;
 
   const handle = (line: number, raw: unknown): void => {
@@ -130,6 +137,103 @@ export async function runPlan(
   await output.drain();
   if (progress) io.stderr.write('\n');
   return summary;
+}
+
+/**
+ * The JSONL run on worker threads: this thread cuts the input into batches of whole lines (raw
+ * bytes, cut after a line end, so a multi-byte character or a CRLF is never split), numbers
+ * their first lines, hands them out (at most two per worker in flight; the first ones it decides
+ * itself while the workers load), and writes the answers in input order, merging each batch's
+ * summary in that order too: the output and the summary are those of the single-threaded run.
+ */
+async function runInWorkers(
+  set: CalendarSet,
+  opts: PlanOptions,
+  pool: PlanWorkers,
+  stream: Readable,
+  stdout: Writable,
+  progress: Progress | undefined,
+): Promise<PlanSummary> {
+  const summary = emptySummary();
+  pool.expect(set.version);
+  const n = pool.size;
+  // Two per worker: each has its next batch queued when it answers. Answers waiting for an
+  // earlier batch are bounded too (this thread stops deciding ahead of a slow worker).
+  const maxInFlight = 2 * n;
+  const maxBacklog = maxInFlight + 4;
+  let bytesRead = 0;
+  let nextLine = 1;
+  const write = async (): Promise<void> => {
+    for (let r = pool.take(); r !== undefined; r = pool.take()) {
+      mergeSummary(summary, r.summary);
+      let full = false;
+      for (const piece of r.out) full = !stdout.write(piece);
+      if (full) await once(stdout, 'drain');
+      progress?.show(summary.rows, bytesRead);
+    }
+  };
+  // This thread decides too: every batch while the workers load, then each batch the workers
+  // have no room for.
+  const local = new RowDecider(set, opts.defaults, opts.now);
+  const send = async (parts: Buffer[]): Promise<void> => {
+    while (pool.inFlight > 0 && pool.backlog >= maxBacklog) {
+      await pool.next();
+      await write();
+    }
+    const bytes = ownBytes(parts);
+    const batch = { seq: pool.claim(), firstLine: nextLine, bytes };
+    nextLine += lineEnds(bytes);
+    if (pool.ready === 0 || pool.inFlight >= maxInFlight) {
+      pool.put(batch.seq, decideBatch(local, batch));
+      await write();
+    } else {
+      pool.submit(batch);
+    }
+  };
+  let pending: Buffer[] = [];
+  for await (const data of stream as AsyncIterable<Buffer | string>) {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    bytesRead += chunk.length;
+    // After the last LF; failing that, after the last CR that has a byte (not an LF) after it.
+    let cut = chunk.lastIndexOf(10);
+    if (cut === -1 && chunk.length > 1) cut = chunk.lastIndexOf(13, chunk.length - 2);
+    if (cut === -1) {
+      pending.push(chunk);
+      continue;
+    }
+    pending.push(chunk.subarray(0, cut + 1));
+    const batch = pending;
+    pending = cut + 1 < chunk.length ? [chunk.subarray(cut + 1)] : [];
+    await send(batch);
+  }
+  if (pending.length > 0) await send(pending);
+  while (pool.inFlight > 0) {
+    await pool.next();
+    await write();
+  }
+  return summary;
+}
+
+/** The parts copied into one buffer of its own (moved to a worker: never a slice of the shared pool). */
+function ownBytes(parts: readonly Buffer[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
+  return bytes;
+}
+
+/** Line ends in `bytes` as LineSplitter counts them: LF, CRLF, and a CR not followed by LF. */
+export function lineEnds(bytes: Uint8Array): number {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let n = 0;
+  for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+  for (let i = b.indexOf(13); i !== -1; i = b.indexOf(13, i + 1)) if (b[i + 1] !== 10) n++;
+  return n;
 }
 
 export function formatSummary(s: PlanSummary): string {
