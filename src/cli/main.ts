@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
-import { defaultWorkers, inputSize, PARALLEL_FROM_BYTES, PlanWorkers } from './plan-workers.ts';
+import { inputSize, PARALLEL_FROM_BYTES, planFormat, PlanWorkers, planWorkers } from './plan-workers.ts';
 import type { ApiRole } from '../adapters/auth/api-keys.ts';
 import type { Db } from '../adapters/db/client.ts';
 
@@ -108,9 +108,9 @@ program
   .option('--workers <n>', `worker threads deciding JSONL rows beside the main one, 0 to 16 (default: one per core but one, up to 4, for files of ${PARALLEL_FROM_BYTES / 2 ** 20} MB or more; else 0)`)
   .action(async (o: Record<string, string | undefined>) => {
     if (o.workers !== undefined && !/^(?:[0-9]|1[0-6])$/.test(o.workers)) fail('INVALID_ARGUMENT', `--workers "${o.workers}" is not a number from 0 to 16`);
-    const format = (o.format as 'jsonl' | 'csv' | undefined) ?? (o.in!.endsWith('.csv') ? 'csv' : 'jsonl');
+    const format = planFormat(o.in!, o.format as 'jsonl' | 'csv' | undefined);
     const size = inputSize(o.in!);
-    const workers = format === 'csv' ? 0 : o.workers !== undefined ? Number(o.workers) : defaultWorkers(format, size);
+    const workers = planWorkers(format, size, o.workers === undefined ? undefined : Number(o.workers));
     const calendarsDir = program.opts<{ calendars?: string }>().calendars;
     const defaults = { channel: o.channel, policy: o.policy, purpose: o.purpose, at: o.at, now: o.now, unresolved: o.unresolved };
     const now = Date.now();

@@ -23,6 +23,16 @@ export function defaultWorkers(format: 'jsonl' | 'csv', size: number | undefined
   return format === 'jsonl' && size !== undefined && size >= PARALLEL_FROM_BYTES && cores >= 2 ? Math.min(cores - 1, 4) : 0;
 }
 
+/** The workers a run uses: none for CSV, else the number asked for, else the default. */
+export function planWorkers(format: 'jsonl' | 'csv', size: number | undefined, requested: number | undefined): number {
+  return format === 'csv' ? 0 : (requested ?? defaultWorkers(format, size));
+}
+
+/** The input's format: as given, else from the file name (`.csv`, anything else JSONL). */
+export function planFormat(path: string, format: 'jsonl' | 'csv' | undefined): 'jsonl' | 'csv' {
+  return format ?? (path.endsWith('.csv') ? 'csv' : 'jsonl');
+}
+
 /** The input's size (undefined for stdin); throws FILE_UNREADABLE when it cannot be read. */
 export function inputSize(path: string): number | undefined {
   if (path === '-') return undefined;

@@ -10,7 +10,7 @@ import { parse as parseCsv } from 'csv-parse';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import type { RawCheck } from '../app/evaluate.ts';
 import { decideBatch, emptySummary, jsonlValue, LineSplitter, mergeSummary, RowDecider, type PlanSummary } from './plan-rows.ts';
-import { defaultWorkers, inputSize, PlanWorkers } from './plan-workers.ts';
+import { inputSize, planFormat, PlanWorkers, planWorkers } from './plan-workers.ts';
 
 export type { PlanSummary } from './plan-rows.ts';
 
@@ -86,11 +86,11 @@ export async function runPlan(
   opts: PlanOptions,
   io: { stdin: Readable; stdout: Writable; stderr: Writable & { isTTY?: boolean } },
 ): Promise<PlanSummary> {
-  const format = opts.format ?? (opts.in.endsWith('.csv') ? 'csv' : 'jsonl');
+  const format = planFormat(opts.in, opts.format);
   const size = inputSize(opts.in);
   const stream = opts.in === '-' ? io.stdin : createReadStream(opts.in, { highWaterMark: 256 * 1024 });
   const progress = io.stderr.isTTY === true ? new Progress(io.stderr, size) : undefined;
-  const workers = format === 'csv' ? 0 : (opts.workers ?? defaultWorkers(format, size));
+  const workers = planWorkers(format, size, opts.workers);
   const pool = format === 'csv' ? undefined : (opts.pool ?? (workers > 0 ? PlanWorkers.start(workers, { calendarsDir: opts.calendarsDir, defaults: opts.defaults, now: opts.now }) : undefined));
   if (pool) {
     try {
