@@ -347,12 +347,11 @@ describe('a large log', () => {
     await insertChain(e.env['DATABASE_URL']!, bulkOrg, BULK);
   }, 300_000);
 
-  it('exports 100,000 entries as JSON lines in bounded memory (twice at once)', async () => {
+  it('exports 100,000 entries as JSON lines, twice at once, every line in order', async () => {
+    // What the export holds in memory is bounded exactly by the back-pressure test below; an RSS
+    // figure taken here would measure this process's own garbage (it parses both answers) and
+    // failed CI twice on a busy machine, so it is not asserted.
     const bulkAdmin = (await createApiKey(e.rt.prisma, { orgId: bulkOrg, role: 'admin' })).key;
-    globalThis.gc?.();
-    const rss0 = process.memoryUsage().rss;
-    let peak = rss0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     const one = async (key: string) => {
       const res = await fetch(`${e.url}/v1/audit/export?format=jsonl`, { headers: { authorization: `Bearer ${key}` } });
       expect(res.status).toBe(200);
@@ -377,17 +376,10 @@ describe('a large log', () => {
       return { lines, bytes };
     };
     const [a, b] = await Promise.all([one(bulkAuditor), one(bulkAdmin)]);
-    clearInterval(sampler);
     expect(a.lines).toBe(BULK);
     expect(b.lines).toBe(BULK);
-    const totalMb = (a.bytes + b.bytes) / 2 ** 20;
-    const growthMb = (peak - rss0) / 2 ** 20;
-    console.log(`export jsonl: 2 × ${BULK} rows, ${totalMb.toFixed(0)} MB streamed, RSS growth ${growthMb.toFixed(0)} MB`);
-    // Holding both answers whole would grow RSS by at least their size (more: text and bytes). The
-    // growth left is this process's garbage (the client's parsing too) that the GC has not returned;
-    // the exact bound on what the export holds is the back-pressure test below.
-    expect(totalMb).toBeGreaterThan(200);
-    expect(growthMb).toBeLessThan(totalMb * 0.75);
+    expect(a.bytes).toBe(b.bytes);
+    expect(a.bytes / 2 ** 20).toBeGreaterThan(100);
   }, 180_000);
 
   it('stops writing at the stream\u2019s limit while the reader is slow, and finishes once it reads', async () => {
