@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
 import { evaluate, parseCheckRequest, RawCheckSchema, type RawCheck } from '../app/evaluate.ts';
-import { errorLine, viewLine } from './plan-json.ts';
+import { LineBuffer, writeErrorLine, writeViewLine } from './plan-json.ts';
 
 const RowSchema = RawCheckSchema.extend({ id: z.union([z.string(), z.number()]).optional() });
 
@@ -164,11 +164,11 @@ export class RowDecider {
   ) {}
 
   /**
-   * The output line (ending in a newline) of the row read at `line`, counted into `summary`.
-   * `raw` is the row's value, or an AppError when it could not be read. A bad row gets its error
-   * line; anything but an AppError propagates (the run stops).
+   * Writes the output line of the row read at `line` into `out`, counted into `summary`. `raw`
+   * is the row's value, or an AppError when it could not be read. A bad row gets its error line;
+   * anything but an AppError propagates (the run stops).
    */
-  row(line: number, raw: unknown, summary: PlanSummary): string {
+  row(line: number, raw: unknown, summary: PlanSummary, out: LineBuffer): void {
     summary.rows++;
     let id: unknown = null;
     try {
@@ -180,12 +180,12 @@ export class RowDecider {
       inc(summary.decisions, view.decision);
       for (const r of view.reasons) if (r.code !== 'ALLOWED') inc(summary.reasons, r.code);
       if (view.localSendAt) summary.localSendHour[Number(view.localSendAt.slice(11, 13))]!++;
-      return `${viewLine(id, view)}\n`;
+      writeViewLine(out, id, view);
     } catch (e) {
       if (!(e instanceof AppError)) throw e;
       summary.errors++;
       inc(summary.errorCodes, e.code);
-      return `${errorLine(id, line, e.code, e.message)}\n`;
+      writeErrorLine(out, id, line, e.code, e.message);
     }
   }
 }
@@ -197,45 +197,26 @@ export interface PlanBatch {
   bytes: Uint8Array;
 }
 
-/** A batch's output lines (UTF-8, in pieces of ~64 KB, each with a buffer of its own) and its share of the summary. */
+/** A batch's output lines (UTF-8, in pieces of ~64 KB, each with an ArrayBuffer of its own) and its share of the summary. */
 export interface BatchResult {
   out: Uint8Array[];
   summary: PlanSummary;
 }
 
-const PIECE = 64_000;
-
-/** UTF-8 bytes in a buffer of their own, so they can be moved between threads (a short text's bytes would sit in the shared pool). */
-function movable(text: string): Uint8Array {
-  const b = Buffer.from(text, 'utf8');
-  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? b : new Uint8Array(b);
-}
-
-/**
- * Decides a batch as the single-threaded run decides the same lines (same splitter, same rows,
- * same numbering). The answer is encoded in ~64 KB pieces: a batch's text as one string would be
- * several MB, allocated among old objects (and collected by full GCs).
- */
+/** Decides a batch as the single-threaded run decides the same lines (same splitter, same rows, same numbering). */
 export function decideBatch(decider: RowDecider, batch: PlanBatch): BatchResult {
   const summary = emptySummary();
   const splitter = new LineSplitter();
-  const out: Uint8Array[] = [];
-  let text = '';
+  const out = new LineBuffer();
   let line = batch.firstLine - 1;
   const onLine = (l: string): void => {
     line++;
     const raw = jsonlValue(l);
-    if (raw === undefined) return;
-    text += decider.row(line, raw, summary);
-    if (text.length > PIECE) {
-      out.push(movable(text));
-      text = '';
-    }
+    if (raw !== undefined) decider.row(line, raw, summary, out);
   };
   splitter.write(Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength), onLine);
   splitter.end(onLine);
-  if (text !== '') out.push(movable(text));
-  return { out, summary };
+  return { out: out.take(true), summary };
 }
 
 /** The value of a JSONL line: undefined for a blank line (skipped), an AppError when it is not JSON. */

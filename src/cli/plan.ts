@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import type { RawCheck } from '../app/evaluate.ts';
+import { LineBuffer } from './plan-json.ts';
 import { decideBatch, emptySummary, jsonlValue, LineSplitter, mergeSummary, RowDecider, type PlanSummary } from './plan-rows.ts';
 import { inputSize, planFormat, PlanWorkers, planWorkers } from './plan-workers.ts';
 
@@ -27,31 +28,16 @@ export interface PlanOptions {
   calendarsDir?: string;
 }
 
-/** Output is written in pieces of just over this many characters. */
-const FLUSH_AT = 64_000;
-
-/** The run's output: lines are appended and written whenever more than FLUSH_AT characters wait. */
+/** The run's output: rows write their lines into `lines`; full pieces go out after each chunk read. */
 class Output {
-  #buffer = '';
+  readonly lines = new LineBuffer();
   #needDrain = false;
 
   constructor(private readonly stdout: Writable) {}
 
-  #write(): void {
-    if (this.#buffer === '') return;
-    if (!this.stdout.write(this.#buffer)) this.#needDrain = true;
-    this.#buffer = '';
-  }
-
-  /** One row's line. */
-  line(text: string): void {
-    this.#buffer += text;
-    if (this.#buffer.length > FLUSH_AT) this.#write();
-  }
-
-  /** Write what is left. */
-  end(): void {
-    this.#write();
+  /** Write the full pieces (all pieces at the end). */
+  flush(all = false): void {
+    for (const piece of this.lines.take(all)) if (!this.stdout.write(piece)) this.#needDrain = true;
   }
 
   /** Wait for the writer if it asked to. */
@@ -107,7 +93,7 @@ export async function runPlan(
   let bytesRead = 0;
 
   const handle = (line: number, raw: unknown): void => {
-    output.line(decider.row(line, raw, summary));
+    decider.row(line, raw, summary, output.lines);
     if (progress && summary.rows % 5000 === 0) progress.show(summary.rows, bytesRead);
   };
 
@@ -116,6 +102,7 @@ export async function runPlan(
     const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true, info: true }));
     for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
       handle(rec.info.lines, rec.record);
+      output.flush();
       await output.drain();
     }
   } else {
@@ -129,11 +116,12 @@ export async function runPlan(
     for await (const chunk of stream as AsyncIterable<Buffer | string>) {
       bytesRead += chunk.length;
       splitter.write(chunk, onLine);
+      output.flush();
       await output.drain();
     }
     splitter.end(onLine);
   }
-  output.end();
+  output.flush(true);
   await output.drain();
   if (progress) io.stderr.write('\n');
   return summary;

@@ -13,7 +13,8 @@ import { compileCalendarSet } from '../../src/domain/calendar/compile.ts';
 import { OrgCalendarSchema } from '../../src/domain/calendar/schema.ts';
 import type { DecideInput, Reason } from '../../src/domain/decide.ts';
 import { AppError } from '../../src/domain/errors.ts';
-import { errorLine, viewLine } from '../../src/cli/plan-json.ts';
+import { LineBuffer } from '../../src/cli/plan-json.ts';
+import { errorLine, viewLine } from '../helpers/plan-lines.ts';
 
 const set = compileCalendarSet(readCalendarFiles());
 const reference = (id: unknown, view: DecisionView): string => JSON.stringify({ id, ...view });
@@ -162,6 +163,43 @@ describe('plan lines are JSON.stringify, byte for byte', () => {
         expect(errorLine(id, line, code, message)).toBe(JSON.stringify({ id, line, error: { code, message } }));
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('LineBuffer', () => {
+  it('cuts whole lines into pieces with buffers of their own, grows for a long line, and takes back an abandoned one', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ text: fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme', minLength: 100, maxLength: 3000 })), repeat: fc.integer({ min: 1, max: 60 }), abandon: fc.boolean() }), { maxLength: 40 }),
+        fc.integer({ min: 16, max: 4096 }),
+        (lines, pieceSize) => {
+          const out = new LineBuffer(pieceSize);
+          let expected = '';
+          const taken: Uint8Array[] = [];
+          for (const { text, repeat, abandon } of lines) {
+            const value = text.repeat(repeat);
+            if (abandon) {
+              out.json(value);
+              out.text(value);
+              out.abandonLine();
+            }
+            out.json(value);
+            out.endLine();
+            expected += `${JSON.stringify(value)}\n`;
+            if (abandon) taken.push(...out.take());
+          }
+          taken.push(...out.take(true));
+          expect(Buffer.concat(taken).toString('utf8')).toBe(expected);
+          for (const p of taken) {
+            expect(p[p.length - 1]).toBe(10);
+            expect(p.byteOffset).toBe(0);
+          }
+          expect(new Set(taken.map((p) => p.buffer)).size).toBe(taken.length);
+          expect(out.take(true)).toEqual([]);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -12,6 +12,7 @@ import { readCalendarFiles } from '../../src/adapters/calendars/fs-loader.ts';
 import { evaluate, parseCheckRequest, RawCheckSchema, type RawCheck } from '../../src/app/evaluate.ts';
 import { compileCalendarSet } from '../../src/domain/calendar/compile.ts';
 import { AppError } from '../../src/domain/errors.ts';
+import { lineText } from '../helpers/plan-lines.ts';
 import { emptySummary, jsonlValue, LineSplitter, parseFlatObject, RowDecider, type PlanSummary } from '../../src/cli/plan-rows.ts';
 
 /** `JSON.parse` result or the error's absence: a value with its key order (and prototype) spelled out. */
@@ -161,7 +162,7 @@ describe('RowDecider gives the line and counts of the zod path', () => {
         const decider = new RowDecider(set, d, 1_767_225_600_000);
         const mine = emptySummary();
         const theirs = emptySummary();
-        rows.forEach((r, i) => expect(decider.row(i + 1, r, mine)).toBe(reference(i + 1, r, d, theirs)));
+        rows.forEach((r, i) => expect(`${lineText((out) => decider.row(i + 1, r, mine, out))}\n`).toBe(reference(i + 1, r, d, theirs)));
         expect(JSON.stringify(mine)).toBe(JSON.stringify(theirs));
       }),
       { numRuns: 2000 },
