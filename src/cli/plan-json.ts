@@ -135,32 +135,29 @@ function writeNullable(out: LineBuffer, s: unknown): boolean {
   return true;
 }
 
-/** A reason's JSON up to its `local` value, by rule, zone and code (citation and jurisdiction checked). */
+/** A reason's JSON up to its `local` value, by rule, zone, code and jurisdiction (the citation checked). */
 interface Prefix {
   readonly citation: string | null;
-  readonly jurisdiction: string | null;
   readonly bytes: Uint8Array;
 }
-const prefixes = new Map<string | null, Map<string | null, Map<string, Prefix>>>();
+type Keyed<T> = Map<string | null, T>;
+const prefixes: Keyed<Keyed<Keyed<Keyed<Prefix>>>> = new Map();
 let prefixCount = 0;
 
-function prefixBytes(code: string, rule: string | null, citation: string | null, jurisdiction: string | null, timezone: string | null): Uint8Array {
+export function prefixBytes(code: string, rule: string | null, citation: string | null, jurisdiction: string | null, timezone: string | null): Uint8Array {
+  // Nested maps looked up inline: a shared helper for the levels made this several times slower.
   let byZone = prefixes.get(rule);
-  if (byZone === undefined) {
-    byZone = new Map();
-    prefixes.set(rule, byZone);
-  }
+  if (byZone === undefined) prefixes.set(rule, (byZone = new Map()));
   let byCode = byZone.get(timezone);
-  if (byCode === undefined) {
-    byCode = new Map();
-    byZone.set(timezone, byCode);
-  }
-  const hit = byCode.get(code);
-  if (hit !== undefined && hit.citation === citation && hit.jurisdiction === jurisdiction) return hit.bytes;
+  if (byCode === undefined) byZone.set(timezone, (byCode = new Map()));
+  let byJurisdiction = byCode.get(code);
+  if (byJurisdiction === undefined) byCode.set(code, (byJurisdiction = new Map()));
+  const hit = byJurisdiction.get(jurisdiction);
+  if (hit !== undefined && hit.citation === citation) return hit.bytes;
   const bytes = encode(`{"code":${jsonOf(code)},"rule":${jsonOf(rule)},"citation":${jsonOf(citation)},"jurisdiction":${jsonOf(jurisdiction)},"timezone":${jsonOf(timezone)},"local":`);
-  if (prefixCount < MEMO_MAX) {
+  if (hit === undefined && prefixCount < MEMO_MAX) {
     prefixCount++;
-    byCode.set(code, { citation, jurisdiction, bytes });
+    byJurisdiction.set(jurisdiction, { citation, bytes });
   }
   return bytes;
 }
@@ -177,16 +174,12 @@ function writeReason(out: LineBuffer, r: Reason): boolean {
   if (citation !== null && typeof citation !== 'string') return false;
   if (jurisdiction !== null && typeof jurisdiction !== 'string') return false;
   if (timezone !== null && typeof timezone !== 'string') return false;
-  if (!writeNullableAfter(out, prefixBytes(code, rule, citation, jurisdiction, timezone), local)) return false;
+  out.bytes(prefixBytes(code, rule, citation, jurisdiction, timezone));
+  if (!writeNullable(out, local)) return false;
   out.bytes(MESSAGE_KEY);
   out.json(message);
   out.bytes(CLOSE_BRACE);
   return true;
-}
-
-function writeNullableAfter(out: LineBuffer, before: Uint8Array, s: unknown): boolean {
-  out.bytes(before);
-  return writeNullable(out, s);
 }
 
 /** `,"decision":…,"sendAt":` by decision. */
@@ -214,11 +207,20 @@ function locationPiece(state: unknown, timezones: readonly unknown[]): Uint8Arra
   return bytes;
 }
 
-function piece(memo: Map<string, Uint8Array>, key: string, make: (key: string) => string): Uint8Array {
-  let bytes = memo.get(key);
+function decisionPiece(decision: string): Uint8Array {
+  let bytes = decisionPieces.get(decision);
   if (bytes === undefined) {
-    bytes = encode(make(key));
-    if (memo.size < 100) memo.set(key, bytes);
+    bytes = encode(`,"decision":${JSON.stringify(decision)},"sendAt":`);
+    if (decisionPieces.size < 100) decisionPieces.set(decision, bytes);
+  }
+  return bytes;
+}
+
+function versionPiece(version: string): Uint8Array {
+  let bytes = versionPieces.get(version);
+  if (bytes === undefined) {
+    bytes = encode(`],"calendarVersion":${JSON.stringify(version)}}`);
+    if (versionPieces.size < 100) versionPieces.set(version, bytes);
   }
   return bytes;
 }
@@ -231,8 +233,10 @@ function writeViewFast(out: LineBuffer, id: unknown, view: DecisionView): boolea
   if (where === undefined) return false;
   out.bytes(ID_KEY);
   if (!writeId(out, id)) return false;
-  if (!writeNullableAfter(out, piece(decisionPieces, decision, (d) => `,"decision":${JSON.stringify(d)},"sendAt":`), sendAt)) return false;
-  if (!writeNullableAfter(out, LOCAL_SEND_AT_KEY, localSendAt)) return false;
+  out.bytes(decisionPiece(decision));
+  if (!writeNullable(out, sendAt)) return false;
+  out.bytes(LOCAL_SEND_AT_KEY);
+  if (!writeNullable(out, localSendAt)) return false;
   out.bytes(where);
   for (let i = 0; i < reasons.length; i++) {
     const r: unknown = reasons[i];
@@ -240,7 +244,7 @@ function writeViewFast(out: LineBuffer, id: unknown, view: DecisionView): boolea
     if (i > 0) out.bytes(COMMA);
     if (!writeReason(out, r as Reason)) return false;
   }
-  out.bytes(piece(versionPieces, calendarVersion, (v) => `],"calendarVersion":${JSON.stringify(v)}}`));
+  out.bytes(versionPiece(calendarVersion));
   return true;
 }
 
