@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts (the executable, the CLI build).
+    files: ['bin/**/*.mjs', 'scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
     // The compliance core is pure: no I/O, no clock, no environment, luxon only behind time.ts.
     files: ['src/domain/**/*.ts'],
     rules: {
