@@ -12,6 +12,8 @@ COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
 
 COPY . .
+# The `tcpa` CLI as plain JavaScript (bin/tcpa.mjs runs it while it matches the sources).
+RUN npm run -s build:cli
 
 USER node
 CMD ["npm", "run", "start:api"]

@@ -190,6 +190,34 @@ describe('Dockerfile', () => {
     expect(problems).toEqual([]);
   });
 
+  it('its RUN lines name npm scripts that exist, and `npm ci` runs after the files its install scripts use are copied', () => {
+    const lines = dockerfile.split('\n').map((l) => l.trim());
+    const runs = lines.filter((l) => /^RUN\s/.test(l)).map((l) => words(l.replace(/^RUN\s+/, '')));
+    expect(runs.flatMap((cmd) => (npmScript(cmd) === undefined ? [] : scriptProblems(npmScript(cmd)!, `Dockerfile RUN ${cmd.join(' ')}`)))).toEqual([]);
+    // What is in the image when `npm ci` runs: the COPY lines before it.
+    const install = lines.findIndex((l) => /^RUN npm ci\b/.test(l));
+    const copied = lines.slice(0, install).filter((l) => /^COPY\s/.test(l)).flatMap((l) => words(l).slice(1, -1));
+    const present = (file: string) => copied.some((c) => c === '.' || c === file || file.startsWith(`${c.replace(/\/$/, '')}/`));
+    // The lifecycle scripts `npm ci` runs, following `npm run` into other scripts.
+    const missing: string[] = [];
+    const follow = (script: string, seen: Set<string>): void => {
+      if (seen.has(script) || pkg.scripts[script] === undefined) return;
+      seen.add(script);
+      for (const part of pkg.scripts[script].split(/&&|\|\||;/)) {
+        const cmd = words(part);
+        const next = npmScript(cmd);
+        if (next !== undefined) follow(next, seen);
+        for (const w of cmd) if (/^[\w./-]+\.(ts|mts|js|mjs|cjs)$/.test(w) && !present(w)) missing.push(`${script} runs ${w}, not copied before \`npm ci\``);
+      }
+    };
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) follow(hook, new Set());
+    expect(missing).toEqual([]);
+    expect(present('prisma/schema.prisma')).toBe(true); // prisma generate reads it
+    // The CLI build runs once the sources are in.
+    const build = lines.findIndex((l) => /^RUN npm run (-s )?build:cli\b/.test(l));
+    expect(build).toBeGreaterThan(lines.findIndex((l) => l === 'COPY . .'));
+  });
+
   it('.dockerignore keeps node_modules, .git and generated code out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const entry of ['node_modules', '.git', 'src/generated']) expect(ignored).toContain(entry);
