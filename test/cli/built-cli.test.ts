@@ -4,7 +4,7 @@
  * through tsx: same output, same exit codes, worker threads included.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,15 @@ describe('the built CLI', () => {
     expect(build.status, build.stderr).toBe(0);
     expect(readlinkSync(join(ROOT, 'dist/cli/tcpa'))).toMatch(/^tcpa-[0-9a-f]{12}$/);
     expect(freshBuild(ROOT, join(ROOT, 'dist/cli/tcpa'))).toBe(true);
+    // Every file the build finds by a path relative to itself exists: the calendars, the
+    // migrations, the worker entry points (an audit verify worker that fails to start would be
+    // replaced by the main thread without a word).
+    const dirOfBuild = realpathSync(join(ROOT, 'dist/cli/tcpa'));
+    const relative = readdirSync(dirOfBuild)
+      .filter((f) => f.endsWith('.mjs'))
+      .flatMap((f) => [...readFileSync(join(dirOfBuild, f), 'utf8').matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)].map((m) => m[1]!));
+    expect(relative.sort()).toEqual(['../../../calendars/', '../../../prisma/migrations', './plan-worker.mjs', './verify-worker.mjs']);
+    for (const rel of relative) expect(existsSync(join(dirOfBuild, rel)), rel).toBe(true);
 
     const dir = mkdtempSync(join(tmpdir(), 'built-cli-'));
     const file = join(dir, 'contacts.jsonl');
