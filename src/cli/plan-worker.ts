@@ -2,7 +2,8 @@
  * A worker thread of `tcpa plan --workers N`: loads the calendars, then decides batches of
  * whole JSONL lines (raw bytes from the parent) exactly as the single-threaded run does
  * (same line splitter, same row decider), and posts back each batch's output bytes and its
- * share of the summary. Loaded through plan-worker.mjs, which registers the TypeScript loader.
+ * share of the summary. From the sources it is loaded through plan-worker.mjs, which registers
+ * the TypeScript loader; the built CLI (scripts/build-cli.mjs) has it as an entry point of its own.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadCalendarSet } from '../adapters/calendars/fs-loader.ts';
