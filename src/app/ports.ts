@@ -111,6 +111,8 @@ export interface SendRateRequest {
  */
 export interface SendRatePort {
   reserve(req: SendRateRequest): Promise<number>;
+  /** `count` consecutive slots at once (a batch of sends): what `count` calls of `reserve` in a row would get. */
+  reserveMany(req: SendRateRequest, count: number): Promise<number[]>;
 }
 
 /** Campaign planning jobs (one per chunk of a campaign's audience; src/app/campaigns). */

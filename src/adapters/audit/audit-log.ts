@@ -127,6 +127,37 @@ function refs(input: AuditInput) {
   };
 }
 
+/** What `stageVia` needs of a pg client (pg.PoolClient, inside the caller's transaction). */
+export interface SqlClient {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
+/** Staged entries in the order given (WITH ORDINALITY: audit_pending ids follow it, and so will their seqs). */
+const STAGE_SQL = `
+  INSERT INTO audit_pending (org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, created_at)
+  SELECT x.org_id, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
+         ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data, x.created_at::timestamptz
+  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+    WITH ORDINALITY AS x(org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, created_at, n)
+  ORDER BY x.n`;
+
+function stageParams(entries: ReadonlyArray<AuditInput & { orgId: string }>): unknown[] {
+  const items = entries.map((input) => ({ orgId: input.orgId, ...refs(input), dataJson: JSON.stringify(normaliseData(input.data)), createdAt: normaliseDate(input.createdAt).toISOString() }));
+  const col = <T>(f: (r: (typeof items)[number]) => T): T[] => items.map(f);
+  return [
+    col((c) => c.orgId),
+    col((c) => c.timerId),
+    col((c) => c.contactId),
+    col((c) => c.journeyId),
+    col((c) => c.campaignId),
+    col((c) => c.action),
+    col((c) => c.decision),
+    col((c) => JSON.stringify(c.reasonCodes)),
+    col((c) => c.dataJson),
+    col((c) => c.createdAt),
+  ];
+}
+
 type LinkItem = ReturnType<typeof refs> & { data: unknown; dataJson: string; createdAt: Date };
 
 /**
@@ -219,17 +250,16 @@ export class AuditLog {
    */
   async stage(orgId: string, entries: readonly AuditInput[], tx: Tx): Promise<void> {
     if (entries.length === 0) return;
-    const items = entries.map((input) => ({ ...refs(input), dataJson: JSON.stringify(normaliseData(input.data)), createdAt: normaliseDate(input.createdAt) }));
-    const col = <T>(f: (r: (typeof items)[number]) => T): T[] => items.map(f);
-    await tx.$executeRaw`
-      INSERT INTO audit_pending (org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, created_at)
-      SELECT ${orgId}::uuid, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
-             ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data, x.created_at::timestamptz
-      FROM unnest(${col((c) => c.timerId)}::uuid[], ${col((c) => c.contactId)}::uuid[], ${col((c) => c.journeyId)}::uuid[], ${col((c) => c.campaignId)}::uuid[],
-                  ${col((c) => c.action)}::text[], ${col((c) => c.decision)}::text[], ${col((c) => JSON.stringify(c.reasonCodes))}::text[], ${col((c) => c.dataJson)}::text[],
-                  ${col((c) => c.createdAt.toISOString())}::text[])
-        WITH ORDINALITY AS x(timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, created_at, n)
-      ORDER BY x.n`;
+    await tx.$executeRawUnsafe(STAGE_SQL, ...stageParams(entries.map((input) => ({ ...input, orgId }))));
+  }
+
+  /**
+   * `stage` for the raw-SQL hot paths: entries of any orgs, in one INSERT, through the pg client
+   * of the caller's transaction. Call `link` for each org once it has committed.
+   */
+  async stageVia(client: SqlClient, entries: ReadonlyArray<AuditInput & { orgId: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    await client.query(STAGE_SQL, stageParams(entries));
   }
 
   /**

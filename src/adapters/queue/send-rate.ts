@@ -27,20 +27,31 @@
 import type { Redis } from 'ioredis';
 import type { SendRatePort, SendRateRequest } from '../../app/ports.ts';
 
-// KEYS: the buckets; ARGV[1] = now (ms), ARGV[1 + i] = interval of KEYS[i] (ms, may be fractional).
-// Returns the slot (ms, as a string: Lua numbers are doubles, Redis would truncate a number reply).
+// KEYS: the buckets; ARGV[1] = now (ms), ARGV[2] = how many consecutive slots, ARGV[2 + i] = interval
+// of KEYS[i] (ms, may be fractional). Returns the slots (ms, as strings: Lua numbers are doubles,
+// Redis would truncate a number reply), each reserved as if by its own call, one after the other.
 const RESERVE = `
 local now = tonumber(ARGV[1])
-local slot = now
+local count = tonumber(ARGV[2])
+local tats = {}
 for i = 1, #KEYS do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat and tat > slot then slot = tat end
+  tats[i] = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+end
+local slots = {}
+for n = 1, count do
+  local slot = now
+  for i = 1, #KEYS do
+    if tats[i] > slot then slot = tats[i] end
+  end
+  for i = 1, #KEYS do
+    tats[i] = slot + tonumber(ARGV[i + 2])
+  end
+  slots[n] = string.format('%.3f', slot)
 end
 for i = 1, #KEYS do
-  local tat = slot + tonumber(ARGV[i + 1])
-  redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+  redis.call('SET', KEYS[i], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
 end
-return string.format('%.3f', slot)
+return slots
 `;
 
 export function sendRateKeys(prefix: string, orgId: string, sender: string | null): string[] {
@@ -56,9 +67,15 @@ export class RedisSendRate implements SendRatePort {
 
   /** Reserves the next free slot (UTC ms, ≥ now, rounded up to the ms) in the org's and the sender's rate. */
   async reserve(req: SendRateRequest): Promise<number> {
+    return (await this.reserveMany(req, 1))[0]!;
+  }
+
+  /** Reserves `count` consecutive slots in one round trip: the same slots `count` calls of `reserve` in a row would get. */
+  async reserveMany(req: SendRateRequest, count: number): Promise<number[]> {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
     const keys = sendRateKeys(this.prefix, req.orgId, req.sender);
     const intervals = [1000 / req.perSecond, ...(req.sender === null ? [] : [1000 / req.perSenderPerSecond])];
-    const slot = (await this.redis.eval(RESERVE, keys.length, ...keys, String(req.now), ...intervals.map(String))) as string;
-    return Math.max(req.now, Math.ceil(Number(slot)));
+    const slots = (await this.redis.eval(RESERVE, keys.length, ...keys, String(req.now), String(count), ...intervals.map(String))) as string[];
+    return slots.map((s) => Math.max(req.now, Math.ceil(Number(s))));
   }
 }

@@ -9,7 +9,7 @@ import type { CalendarSet } from '../../domain/calendar/compile.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import type { DecideInput, HistoryEntry, Policy } from '../../domain/decide.ts';
 import type { Location } from '../../domain/location/resolve.ts';
-import type { ContactState } from '../../domain/timer-rules.ts';
+import type { ConsentRecord, ContactState, JourneyState, KillSwitch } from '../../domain/timer-rules.ts';
 import type { OrgSettings } from '../org-settings.ts';
 import type { CampaignQueuePort, Clock, Logger, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
 
@@ -67,13 +67,34 @@ export async function loadHistory(db: Tx | PrismaClient, contactId: string, now:
     },
     select: { sentAt: true, updatedAt: true, channel: true, subject: true, purpose: true },
   });
-  return rows.map((r) => ({
-    at: (r.sentAt ?? r.updatedAt).getTime(),
-    channel: r.channel as Channel,
-    purpose: r.purpose as Purpose,
-    ...(r.subject ? { subject: r.subject } : {}),
-  }));
+  return rows.map((r) => historyEntry({ at: r.sentAt ?? r.updatedAt, channel: r.channel, purpose: r.purpose, subject: r.subject }));
 }
+
+/** One send as the caps see it (a row of loadHistory, or of the dispatcher's batched read). */
+export function historyEntry(r: { at: Date; channel: string; purpose: string; subject: string | null }): HistoryEntry {
+  return { at: r.at.getTime(), channel: r.channel as Channel, purpose: r.purpose as Purpose, ...(r.subject ? { subject: r.subject } : {}) };
+}
+
+/** Rows of the tables behind ContactState, as the domain sees them (shared by the single and the batched reads). */
+export const stateOf = {
+  suppression: (s: { channel: string | null; expiresAt: Date | null; reason: string }) => ({ channel: (s.channel as Channel | null) ?? null, expiresAt: s.expiresAt?.getTime() ?? null, reason: s.reason }),
+  journey: (j: { status: JourneyState['status']; expiresAt: Date }): JourneyState => ({ status: j.status, expiresAt: j.expiresAt.getTime() }),
+  consent: (c: { type: ConsentRecord['type']; channel: string; purpose: string; capturedAt: Date; revokedAt: Date | null }): ConsentRecord => ({
+    type: c.type,
+    channel: c.channel as Channel,
+    purpose: c.purpose as Purpose,
+    capturedAt: c.capturedAt.getTime(),
+    revokedAt: c.revokedAt?.getTime() ?? null,
+  }),
+  killSwitch: (k: { id: string; startsAt: Date; endsAt: Date; reason: string; jurisdictions: string[]; zips: string[] }): KillSwitch => ({
+    id: k.id,
+    from: k.startsAt.getTime(),
+    to: k.endsAt.getTime(),
+    reason: k.reason,
+    jurisdictions: k.jurisdictions.length ? k.jurisdictions : null,
+    zips: k.zips.length ? k.zips : null,
+  }),
+};
 
 /** Everything about the contact and the org that can forbid a send, read in one go. */
 export async function loadContactState(
@@ -91,20 +112,10 @@ export async function loadContactState(
     db.killSwitch.findMany({ where: { orgId: t.orgId, liftedAt: null, endsAt: { gt: new Date(now) } }, select: { id: true, startsAt: true, endsAt: true, reason: true, jurisdictions: true, zips: true } }),
   ]);
   return {
-    suppressions: suppressions.map((s) => ({ channel: (s.channel as Channel | null) ?? null, expiresAt: s.expiresAt?.getTime() ?? null, reason: s.reason })),
-    journey: journey ? { status: journey.status, expiresAt: journey.expiresAt.getTime() } : null,
-    consent: {
-      requiredForMarketing: settings.requireConsentForMarketing,
-      records: consents.map((c) => ({ type: c.type, channel: c.channel, purpose: c.purpose, capturedAt: c.capturedAt.getTime(), revokedAt: c.revokedAt?.getTime() ?? null })),
-    },
-    killSwitches: killSwitches.map((k) => ({
-      id: k.id,
-      from: k.startsAt.getTime(),
-      to: k.endsAt.getTime(),
-      reason: k.reason,
-      jurisdictions: k.jurisdictions.length ? k.jurisdictions : null,
-      zips: k.zips.length ? k.zips : null,
-    })),
+    suppressions: suppressions.map(stateOf.suppression),
+    journey: journey ? stateOf.journey(journey) : null,
+    consent: { requiredForMarketing: settings.requireConsentForMarketing, records: consents.map(stateOf.consent) },
+    killSwitches: killSwitches.map(stateOf.killSwitch),
   };
 }
 

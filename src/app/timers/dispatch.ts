@@ -15,6 +15,16 @@
  * org's chain right after each commit (AuditLog.stage/link): one org's messages do not queue on
  * its chain lock.
  *
+ * Batches: the jobs that run at the same moment are judged together (a MicroBatcher: the jobs
+ * that arrive while a batch is being judged form the next one). A batch is one transaction: the
+ * contacts' row locks taken in id order, one query per kind of state for all of its timers
+ * (src/adapters/db/dispatch-queries.ts), `judgeTimer` in memory, send-rate slots reserved per
+ * org and sender in one Redis call, one compare-and-set UPDATE for every claim, move and
+ * cancellation, and one staged audit insert. A contact is in a batch once: its second timer waits
+ * for the next batch, so it is judged with the first one's claim in its history, exactly as if the
+ * two had run one after the other. The sends then go out concurrently (one HTTP request each, as
+ * the provider's API is), and the acceptances are recorded in batches too.
+ *
  * Send-rate smoothing: a send the calendars allow takes a slot in the org's and its sender's
  * rate (SendRatePort, shared by every dispatcher) before it is claimed. A later slot that the
  * window can hold parks the job until then — the timer stays `queued` at the same sendAt — and
@@ -24,12 +34,17 @@
 import { resolveLocation } from '../../domain/location/resolve.ts';
 import type { Channel } from '../../domain/calendar/schema.ts';
 import { reason, type Policy, type Reason } from '../../domain/decide.ts';
-import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySeconds, type Verdict } from '../../domain/timer-rules.ts';
-import { SendFailure, type SendPayload } from '../ports.ts';
-import { loadContactState, loadHistory, lockContact, storedTimerInput, type EngineContext } from './context.ts';
+import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySeconds, type ContactState, type Verdict } from '../../domain/timer-rules.ts';
+import { formatUtc } from '../../domain/time.ts';
+import { pgPoolOf } from '../../adapters/db/client.ts';
+import * as sql from '../../adapters/db/dispatch-queries.ts';
+import type { AuditInput } from '../../adapters/audit/audit-log.ts';
+import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
+import { HISTORY_WINDOW_MS, historyEntry, SENT_OR_MAYBE, stateOf, storedTimerInput, type EngineContext } from './context.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import { decisionRecord, linkStaged, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
+import { MicroBatcher, type BatchAnswer } from '../micro-batcher.ts';
 
 export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'retry' | 'stale' | 'lost-race';
 
@@ -73,138 +88,325 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
   }
 }
 
+export interface DispatcherOptions {
+  /** Most timers judged in one batch (one transaction). Default 200. */
+  batchSize?: number;
+  /** Batches judged at the same time by this process. Default 2. */
+  concurrentBatches?: number;
+}
+
+interface FireRequest {
+  timerId: string;
+  jobSendAt: number;
+  job: FireContext;
+}
+
+type Judged =
+  | { kind: 'stale' | 'cancelled' | 'suppressed' | 'lost-race' | 'rescheduled' }
+  | { kind: 'wait'; rate: RateSlot }
+  | { kind: 'claimed'; t: sql.FireRow; windowEnd: number; now: number };
+
+interface SentItem {
+  t: sql.FireRow;
+  result: SendResult;
+  validity: number | undefined;
+}
+
+type Pool = Parameters<typeof sql.inTransaction>[0];
+
+const DEADLOCK = '40P01';
+
 export class Dispatcher {
-  constructor(private readonly ctx: EngineContext) {}
+  private readonly pool: Pool & sql.Queryable;
+  private readonly judging: MicroBatcher<FireRequest, Judged>;
+  private readonly recording: MicroBatcher<SentItem, void>;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    opts: DispatcherOptions = {},
+  ) {
+    const pool = pgPoolOf(ctx.prisma);
+    if (!pool) throw new Error('the dispatcher needs a client made by createPrisma (its pg pool runs the batched SQL)');
+    this.pool = pool as unknown as Pool & sql.Queryable;
+    const batchSize = opts.batchSize ?? 200;
+    this.judging = new MicroBatcher((items) => this.judgeBatch(items), { maxBatch: batchSize, maxConcurrent: opts.concurrentBatches ?? 2 });
+    this.recording = new MicroBatcher((items) => this.recordBatch(items), { maxBatch: batchSize * 2, maxConcurrent: 2 });
+  }
 
   async fire(timerId: string, jobSendAt: number, job: FireContext): Promise<FireOutcome> {
-    const { ctx } = this;
-    let now = ctx.clock.now();
-    const peek = await ctx.prisma.timer.findUnique({ where: { id: timerId }, select: { status: true, sendAt: true, orgId: true, contactId: true, channel: true } });
-    if (!peek || !PENDING_STATUSES.includes(peek.status) || peek.sendAt?.getTime() !== jobSendAt) return 'stale';
-    const [settings, sender] = await Promise.all([loadOrgSettings(ctx.prisma, peek.orgId, now), this.senderOf(peek.orgId, peek.channel)]);
-    const set = ctx.calendars();
-
-    // Judge and act in one transaction holding the contact's row lock: two dispatchers firing for
-    // the same contact at once take turns, so the second one counts the first one's claim
-    // against the caps (race-free caps), and nothing changes between judging and acting.
-    const outcome = await ctx.prisma.$transaction(async (tx) => {
-      await lockContact(tx, peek.contactId);
-      // Judge at the instant the lock was granted: sends by the dispatchers we waited for are history, not future.
-      now = ctx.clock.now();
-      const t = await tx.timer.findUnique({ where: { id: timerId }, include: { contact: { select: { phoneE164: true, zip: true } } } });
-      if (!t || !PENDING_STATUSES.includes(t.status) || t.sendAt?.getTime() !== jobSendAt) return { kind: 'stale' as const };
-      const [history, state] = await Promise.all([
-        loadHistory(tx, t.contactId, now),
-        loadContactState(tx, { orgId: t.orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now),
-      ]);
-      const location = resolveLocation({ phone: t.contact.phoneE164, ...(t.contact.zip ? { zip: t.contact.zip } : {}) });
-      const input = storedTimerInput(t, location, jobSendAt, now, history, settings);
-      let verdict: Verdict = judgeTimer(set, input, state, 'fire');
-      // Allowed now: take a send-rate slot (outside the claim's writes, before them). Too late for the window → the policy.
-      let rate: RateSlot | null = null;
-      let rateReason: Reason | null = null;
-      if (verdict.kind === 'send' && ctx.sendRate) {
-        rate = job.rate?.attempt === job.attempt ? job.rate : await this.reserve(t.orgId, sender, settings.sendRate, job.attempt);
-        // The clock read afresh: judging may have taken a while on a busy dispatcher, and the slot is against the real instant.
-        const fit = fitSlot(rate.slot, ctx.clock.now(), verdict.windowEnd, t.policy as Policy);
-        if (fit.kind === 'wait') return { kind: 'wait' as const, rate };
-        if (fit.kind !== 'now') {
-          rateReason = fit.reason;
-          verdict = fit.kind === 'next_slot' ? judgeAfterWindow(set, input, state, verdict.windowEnd) : { kind: 'cancel', reasons: [], decision: null };
-        }
-      }
-      const record = decisionRecord(verdict, set.version, location.candidates, 'fire', now);
-      if (rateReason) record.reasons.unshift(rateReason);
-      const onlyThisJob = { from: PENDING_STATUSES, where: { sendAt: new Date(jobSendAt) } };
-      const base = { data: { decision: record as object, calendarVersion: record.calendarVersion } };
-
-      if (verdict.kind === 'suppress' || verdict.kind === 'cancel') {
-        const to = verdict.kind === 'suppress' ? ('suppressed' as const) : ('cancelled' as const);
-        const ok = await transition(ctx, tx, t, { ...onlyThisJob, ...base, to, audit: { action: `timer.${to}`, decision: 'cancel', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', decision: record } } }, now);
-        return { kind: ok ? to : ('lost-race' as const) };
-      }
-      if (verdict.kind === 'reschedule') {
-        const ok = await transition(ctx, tx, t, {
-          ...onlyThisJob,
-          to: 'scheduled',
-          data: { ...base.data, sendAt: new Date(verdict.sendAt) },
-          audit: { action: 'timer.rescheduled', decision: 'reschedule', reasonCodes: reasonCodes(record.reasons), data: { phase: 'fire', from: new Date(jobSendAt).toISOString(), decision: record } },
-        }, now);
-        return ok ? { kind: 'rescheduled' as const, sendAt: verdict.sendAt } : { kind: 'lost-race' as const };
-      }
-      const claimed = await transition(ctx, tx, t, {
-        ...onlyThisJob,
-        to: 'sending',
-        stage: true,
-        // updatedAt on the engine's clock: until sentAt is set, caps count this claim at updatedAt (loadHistory).
-        data: { ...base.data, leaseOwner: ctx.workerId, leaseUntil: new Date(now + ctx.settings.leaseMs), attempts: { increment: 1 }, updatedAt: new Date(now) },
-        audit: {
-          action: 'timer.claimed',
-          decision: 'send',
-          reasonCodes: reasonCodes(record.reasons),
-          // How long the send rate held this send back, and its slot (no audit entry per delay: this is where it shows).
-          data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, ...(rate ? { rateDelayedMs: Math.max(0, rate.slot - rate.reservedAt), rateSlot: new Date(rate.slot).toISOString() } : {}), decision: record },
-        },
-      }, now);
-      return claimed ? { kind: 'claimed' as const, t, windowEnd: verdict.windowEnd } : { kind: 'lost-race' as const };
-    }, { timeout: 30_000, maxWait: 10_000 });
-
-    if (outcome.kind === 'stale') return 'stale';
+    const outcome = await this.judging.submit({ timerId, jobSendAt, job });
     if (outcome.kind === 'wait') {
-      const delayMs = outcome.rate.slot - ctx.clock.now();
+      const delayMs = outcome.rate.slot - this.ctx.clock.now();
       if (job.park) return job.park(outcome.rate, delayMs);
       await new Promise((r) => setTimeout(r, delayMs));
       return this.fire(timerId, jobSendAt, { ...job, rate: outcome.rate });
     }
-    if (outcome.kind === 'rescheduled') {
-      if (outcome.sendAt <= now + ctx.settings.horizonMs) {
-        await enqueueNearTerm(ctx, [{ timerId, sendAt: outcome.sendAt }], now).catch((err: Error) =>
-          ctx.log.warn({ timerId, err: err.message }, 'enqueue after reschedule failed; the pump will retry'),
-        );
-      }
-      return 'rescheduled';
-    }
     if (outcome.kind !== 'claimed') return outcome.kind;
-    const { t } = outcome;
-    await linkStaged(ctx, t.orgId);
-    const verdict = { windowEnd: outcome.windowEnd };
+    return this.send(outcome.t, outcome.windowEnd, outcome.now, job);
+  }
 
+  /**
+   * Judges a batch of due timers at the real instant and acts on each verdict, in one transaction
+   * holding the contacts' row locks: two dispatchers firing for the same contact take turns, so the
+   * second counts the first one's claim against the caps, and nothing changes between judging and acting.
+   */
+  private async judgeBatch(items: readonly FireRequest[]): Promise<Array<BatchAnswer<Judged>>> {
+    const { ctx } = this;
+    const answers: Array<BatchAnswer<Judged>> = new Array(items.length);
+    // Which timers are still pending at their job's instant (no lock needed to drop the stale ones).
+    const peek = new Map((await sql.peekTimers(this.pool, [...new Set(items.map((i) => i.timerId))])).map((r) => [r.id, r]));
+    const live: number[] = [];
+    const contacts = new Set<string>();
+    const timers = new Set<string>();
+    items.forEach((it, i) => {
+      const p = peek.get(it.timerId);
+      if (!p || !PENDING_STATUSES.includes(p.status as never) || p.sendAt?.getTime() !== it.jobSendAt) answers[i] = { ok: { kind: 'stale' } };
+      else if (contacts.has(p.contactId) || timers.has(it.timerId)) answers[i] = { again: true }; // after this batch's claim
+      else {
+        contacts.add(p.contactId);
+        timers.add(it.timerId);
+        live.push(i);
+      }
+    });
+    if (live.length === 0) return answers;
+
+    const peekNow = ctx.clock.now();
+    const orgIds = [...new Set(live.map((i) => peek.get(items[i]!.timerId)!.orgId))];
+    const settings = new Map(await Promise.all(orgIds.map(async (o) => [o, await loadOrgSettings(ctx.prisma, o, peekNow)] as const)));
+    const senderKeys = [...new Set(live.map((i) => { const p = peek.get(items[i]!.timerId)!; return `${p.orgId}|${p.channel}`; }))];
+    const senders = new Map(await Promise.all(senderKeys.map(async (k) => { const [o, c] = k.split('|') as [string, Channel]; return [k, await this.senderOf(o, c)] as const; })));
+
+    for (let tries = 1; ; tries++) {
+      try {
+        const done = await sql.inTransaction(this.pool, (db) => this.judgeLocked(db, live.map((i) => items[i]!), [...contacts], settings, senders));
+        live.forEach((i, k) => (answers[i] = { ok: done.outcomes[k]! }));
+        for (const orgId of done.staged) void linkStaged(ctx, orgId);
+        if (done.nearTerm.length > 0) {
+          await enqueueNearTerm(ctx, done.nearTerm, done.now).catch((err: Error) => ctx.log.warn({ timers: done.nearTerm.length, err: err.message }, 'enqueue after reschedule failed; the pump will retry'));
+        }
+        return answers;
+      } catch (err) {
+        // Another writer locked the same contacts in another order (e.g. an opt-out's batch): try again.
+        if ((err as { code?: string }).code !== DEADLOCK || tries >= 3) throw err;
+      }
+    }
+  }
+
+  private async judgeLocked(
+    db: sql.Queryable,
+    batch: readonly FireRequest[],
+    contactIds: readonly string[],
+    settings: ReadonlyMap<string, OrgSettings>,
+    senders: ReadonlyMap<string, string | null>,
+  ): Promise<{ outcomes: Judged[]; staged: Set<string>; nearTerm: QueuedTimer[]; now: number }> {
+    const { ctx } = this;
+    await sql.lockContacts(db, contactIds);
+    // Judge at the instant the locks were granted: sends by the dispatchers we waited for are history, not future.
+    const now = ctx.clock.now();
+    const rows = new Map((await sql.timersForFire(db, batch.map((b) => b.timerId))).map((r) => [r.id, r]));
+    const fresh = batch.map((b) => {
+      const t = rows.get(b.timerId);
+      return t && PENDING_STATUSES.includes(t.status as never) && t.sendAt?.getTime() === b.jobSendAt ? t : null;
+    });
+    const states = await this.loadStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now);
+    const set = ctx.calendars();
+
+    // 1. Judge every timer.
+    const judged = batch.map((b, k) => {
+      const t = fresh[k];
+      if (!t) return null;
+      const location = resolveLocation({ phone: t.phoneE164, ...(t.zip ? { zip: t.zip } : {}) });
+      const input = storedTimerInput(t, location, b.jobSendAt, now, states.history.get(t.contactId) ?? [], settings.get(t.orgId)!);
+      const state = states.of(t);
+      return { t, location, input, state, verdict: judgeTimer(set, input, state, 'fire') as Verdict, rate: null as RateSlot | null, rateReason: null as Reason | null, wait: false };
+    });
+
+    // 2. Allowed now: take send-rate slots (one Redis call per org and sender). Too late for the window → the policy.
+    if (ctx.sendRate) {
+      const groups = new Map<string, number[]>();
+      judged.forEach((j, k) => {
+        if (!j || j.verdict.kind !== 'send') return;
+        const b = batch[k]!;
+        if (b.job.rate?.attempt === b.job.attempt) j.rate = b.job.rate;
+        else {
+          const key = `${j.t.orgId}|${j.t.channel}`;
+          groups.set(key, [...(groups.get(key) ?? []), k]);
+        }
+      });
+      await Promise.all(
+        [...groups].map(async ([key, ks]) => {
+          const first = judged[ks[0]!]!;
+          const rates = settings.get(first.t.orgId)!.sendRate;
+          const reservedAt = ctx.clock.now();
+          const slots = await ctx.sendRate!.reserveMany({ orgId: first.t.orgId, sender: senders.get(key) ?? null, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now: reservedAt }, ks.length);
+          ks.forEach((k, n) => (judged[k]!.rate = { slot: slots[n]!, reservedAt, attempt: batch[k]!.job.attempt }));
+        }),
+      );
+      // The clock read afresh: the slot is against the real instant.
+      const at = ctx.clock.now();
+      for (const j of judged) {
+        if (!j || j.verdict.kind !== 'send' || !j.rate) continue;
+        const fit = fitSlot(j.rate.slot, at, j.verdict.windowEnd, j.t.policy as Policy);
+        if (fit.kind === 'wait') j.wait = true;
+        else if (fit.kind !== 'now') {
+          j.rateReason = fit.reason;
+          j.verdict = fit.kind === 'next_slot' ? judgeAfterWindow(set, j.input, j.state, j.verdict.windowEnd) : { kind: 'cancel', reasons: [], decision: null };
+        }
+      }
+    }
+
+    // 3. One compare-and-set for every move, and their audit entries staged.
+    const moves: sql.VerdictRow[] = [];
+    const entries = new Map<string, AuditInput & { orgId: string }>();
+    const leaseUntil = new Date(now + ctx.settings.leaseMs);
+    judged.forEach((j, k) => {
+      if (!j || j.wait) return;
+      const { t, verdict } = j;
+      const jobSendAt = batch[k]!.jobSendAt;
+      const record = decisionRecord(verdict, set.version, j.location.candidates, 'fire', now);
+      if (j.rateReason) record.reasons.unshift(j.rateReason);
+      const codes = reasonCodes(record.reasons);
+      const refs = { orgId: t.orgId, createdAt: new Date(now), timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId };
+      const row = { id: t.id, jobSendAt: new Date(jobSendAt), newSendAt: null, decisionJson: JSON.stringify(record), calendarVersion: record.calendarVersion };
+      if (verdict.kind === 'suppress' || verdict.kind === 'cancel') {
+        const to = verdict.kind === 'suppress' ? ('suppressed' as const) : ('cancelled' as const);
+        moves.push({ ...row, status: to });
+        entries.set(t.id, { ...refs, action: `timer.${to}`, decision: 'cancel', reasonCodes: codes, data: { phase: 'fire', decision: record } });
+      } else if (verdict.kind === 'reschedule') {
+        moves.push({ ...row, status: 'scheduled', newSendAt: new Date(verdict.sendAt) });
+        entries.set(t.id, { ...refs, action: 'timer.rescheduled', decision: 'reschedule', reasonCodes: codes, data: { phase: 'fire', from: formatUtc(jobSendAt), decision: record } });
+      } else {
+        moves.push({ ...row, status: 'sending' });
+        const rate = j.rate;
+        entries.set(t.id, {
+          ...refs,
+          action: 'timer.claimed',
+          decision: 'send',
+          reasonCodes: codes,
+          // How long the send rate held this send back, and its slot (no audit entry per delay: this is where it shows).
+          data: { phase: 'fire', worker: ctx.workerId, attempt: t.attempts + 1, ...(rate ? { rateDelayedMs: Math.max(0, rate.slot - rate.reservedAt), rateSlot: formatUtc(rate.slot) } : {}), decision: record },
+        });
+      }
+    });
+    const moved = await sql.applyVerdicts(db, moves, { owner: ctx.workerId, until: leaseUntil }, new Date(now));
+    const staged = moves.filter((m) => moved.has(m.id)).map((m) => entries.get(m.id)!);
+    await ctx.audit.stageVia(db, staged);
+
+    const nearTerm: QueuedTimer[] = [];
+    const outcomes = judged.map((j): Judged => {
+      if (!j) return { kind: 'stale' };
+      if (j.wait) return { kind: 'wait', rate: j.rate! };
+      if (!moved.has(j.t.id)) return { kind: 'lost-race' };
+      const v = j.verdict;
+      switch (v.kind) {
+        case 'send':
+          return { kind: 'claimed', t: j.t, windowEnd: v.windowEnd, now };
+        case 'reschedule':
+          if (v.sendAt <= now + ctx.settings.horizonMs) nearTerm.push({ timerId: j.t.id, sendAt: v.sendAt });
+          return { kind: 'rescheduled' };
+        case 'suppress':
+          return { kind: 'suppressed' };
+        default:
+          return { kind: 'cancelled' };
+      }
+    });
+    return { outcomes, staged: new Set(staged.map((e) => e.orgId)), nearTerm, now };
+  }
+
+  /** Everything about the batch's contacts and orgs that can forbid a send, one query per kind. */
+  private async loadStates(db: sql.Queryable, timers: readonly sql.FireRow[], settings: ReadonlyMap<string, OrgSettings>, now: number) {
+    const contactIds = [...new Set(timers.map((t) => t.contactId))];
+    const journeyIds = [...new Set(timers.flatMap((t) => (t.journeyId ? [t.journeyId] : [])))];
+    const consentIds = [...new Set(timers.filter((t) => settings.get(t.orgId)!.requireConsentForMarketing).map((t) => t.contactId))];
+    const history = await sql.historyOf(db, contactIds, SENT_OR_MAYBE, new Date(now - HISTORY_WINDOW_MS));
+    const suppressions = await sql.suppressionsOf(db, timers.map((t) => ({ orgId: t.orgId, phoneE164: t.phoneE164 })));
+    const journeys = await sql.journeysOf(db, journeyIds);
+    const consents = await sql.consentsOf(db, consentIds);
+    const killSwitches = await sql.killSwitchesOf(db, [...new Set(timers.map((t) => t.orgId))], new Date(now));
+    const group = <R, K>(list: readonly R[], key: (r: R) => K) => {
+      const m = new Map<K, R[]>();
+      for (const r of list) m.set(key(r), [...(m.get(key(r)) ?? []), r]);
+      return m;
+    };
+    const historyBy = new Map([...group(history, (h) => h.contactId)].map(([k, rows]) => [k, rows.map(historyEntry)]));
+    const suppressionsBy = group(suppressions, (s) => `${s.orgId}|${s.phoneE164}`);
+    const journeysBy = new Map(journeys.map((j) => [j.id, j]));
+    const consentsBy = group(consents, (c) => c.contactId);
+    const killSwitchesBy = group(killSwitches, (k) => k.orgId);
+    return {
+      history: historyBy,
+      of: (t: sql.FireRow): ContactState => {
+        const s = settings.get(t.orgId)!;
+        const journey = t.journeyId ? journeysBy.get(t.journeyId) : undefined;
+        return {
+          suppressions: (suppressionsBy.get(`${t.orgId}|${t.phoneE164}`) ?? []).map(stateOf.suppression),
+          journey: journey ? stateOf.journey(journey) : null,
+          consent: { requiredForMarketing: s.requireConsentForMarketing, records: s.requireConsentForMarketing ? (consentsBy.get(t.contactId) ?? []).map(stateOf.consent) : [] },
+          killSwitches: (killSwitchesBy.get(t.orgId) ?? []).map(stateOf.killSwitch),
+        };
+      },
+    };
+  }
+
+  /** Sends one claimed timer; the acceptance is recorded with others' (recordBatch). */
+  private async send(t: sql.FireRow, windowEnd: number, now: number, job: FireContext): Promise<FireOutcome> {
+    const { ctx } = this;
     const payload = t.payload as Record<string, string>;
     const sendPayload: SendPayload =
       t.channel === 'sms' ? { channel: 'sms', body: payload['body'] ?? '' } : payload['twimlUrl'] ? { channel: 'voice', twimlUrl: payload['twimlUrl'] } : { channel: 'voice', twiml: payload['twiml'] ?? '' };
-    const validity = t.channel === 'sms' ? validitySeconds(now, verdict.windowEnd) : undefined;
-    const mine = { leaseOwner: ctx.workerId };
-
+    const validity = t.channel === 'sms' ? validitySeconds(now, windowEnd) : undefined;
+    let result: SendResult;
     try {
-      const result = await ctx.sender.send({
+      result = await ctx.sender.send({
         orgId: t.orgId,
-        to: t.contact.phoneE164,
+        to: t.phoneE164,
         payload: sendPayload,
         statusCallback: statusCallbackUrl(ctx.settings.publicBaseUrl, t.id),
         ...(validity === undefined ? {} : { validitySeconds: validity }),
         idempotencyToken: t.id,
       });
-      // The message is out: recording it must not be lost to a busy pool or a brief database
-      // outage, so this write waits longer for a connection and is retried before giving up
-      // (then the lease expires, the timer becomes `unknown`, and the status callback settles it).
-      await withRetries(() => {
-        const at = ctx.clock.now();
-        return ctx.prisma.$transaction(async (tx) => {
-          const audit = { action: 'timer.sent', decision: 'send', data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null } };
-          const data = { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null, lastError: null };
-          // Normally still ours; if the lease ran out meanwhile the reconciler made it `unknown`.
-          if (await transition(ctx, tx, t, { from: ['sending'], where: mine, to: 'sent', data, audit, stage: true }, at)) return;
-          if (await transition(ctx, tx, t, { from: ['unknown'], to: 'sent', data, audit, stage: true }, at)) return;
-          // A status callback got there first (sent/delivered/…): just remember the provider id.
-          await tx.timer.updateMany({ where: { id: t.id, providerId: null }, data: { providerId: result.providerId, sentAt: new Date(at), leaseOwner: null, leaseUntil: null } });
-        }, { maxWait: 15_000, timeout: 30_000 });
-      });
-      await linkStaged(ctx, t.orgId);
-      return 'sent';
     } catch (err) {
-      if (!(err instanceof SendFailure)) throw err; // Postgres trouble after the send: the lease/callback path settles it.
+      if (!(err instanceof SendFailure)) throw err; // no answer we can trust: the lease/callback path settles it
       return this.failed(t, err, job, now);
     }
+    // Postgres trouble after the send throws: the job retries (and finds the timer no longer pending), the lease/callback path settles it.
+    await this.recording.submit({ t, result, validity });
+    return 'sent';
+  }
+
+  /**
+   * The message is out: recording it must not be lost to a busy pool or a brief database outage,
+   * so the write is retried before giving up (then the lease expires, the timer becomes `unknown`,
+   * and the status callback settles it). Normally still ours; if the lease ran out meanwhile the
+   * reconciler made it `unknown`; if a status callback got there first, only the provider id is kept.
+   */
+  private async recordBatch(items: readonly SentItem[]): Promise<Array<BatchAnswer<void>>> {
+    const { ctx } = this;
+    const staged = await withRetries(() =>
+      sql.inTransaction(this.pool, async (db) => {
+        const at = new Date(ctx.clock.now());
+        const rows = items.map((i) => ({ id: i.t.id, providerId: i.result.providerId, at }));
+        const moved = await sql.recordSent(db, rows, ctx.workerId);
+        await sql.providerIdOnly(db, rows.filter((r) => !moved.has(r.id)));
+        const entries = items
+          .filter((i) => moved.has(i.t.id))
+          .map(({ t, result, validity }) => ({
+            orgId: t.orgId,
+            action: 'timer.sent',
+            decision: 'send',
+            createdAt: at,
+            timerId: t.id,
+            contactId: t.contactId,
+            journeyId: t.journeyId,
+            campaignId: t.campaignId,
+            data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null },
+          }));
+        await ctx.audit.stageVia(db, entries);
+        return new Set(entries.map((e) => e.orgId));
+      }),
+    );
+    for (const orgId of staged) void linkStaged(ctx, orgId);
+    return items.map(() => ({ ok: undefined }));
   }
 
   /** Where the org's sends on the channel go out from, for the per-sender rate (null: unknown, the org's rate only). */
@@ -219,14 +421,7 @@ export class Dispatcher {
     }
   }
 
-  /** A new slot, reserved at the clock's current reading (a stale instant would get a slot in the past). */
-  private async reserve(orgId: string, sender: string | null, rates: OrgSettings['sendRate'], attempt: number): Promise<RateSlot> {
-    const now = this.ctx.clock.now();
-    const slot = await this.ctx.sendRate!.reserve({ orgId, sender, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now });
-    return { slot, reservedAt: now, attempt };
-  }
-
-  private async failed(t: { id: string; orgId: string; contactId: string; journeyId: string | null; campaignId: string | null; contact: { phoneE164: string } }, err: SendFailure, job: FireContext, now: number): Promise<FireOutcome> {
+  private async failed(t: sql.FireRow, err: SendFailure, job: FireContext, now: number): Promise<FireOutcome> {
     const { ctx } = this;
     const lastError = `${err.providerCode ?? err.httpStatus ?? 'network'}: ${err.message}`.slice(0, 500);
     const errData = { kind: err.kind, providerCode: err.providerCode ?? null, httpStatus: err.httpStatus ?? null };
@@ -241,7 +436,7 @@ export class Dispatcher {
       const r = reason('PROVIDER_UNSUBSCRIBED', 'the provider reports the recipient has unsubscribed (21610)');
       await ctx.prisma.$transaction(async (tx) => {
         await tx.suppression.create({
-          data: { orgId: t.orgId, phoneE164: t.contact.phoneE164, phoneHash: (await tx.contact.findUniqueOrThrow({ where: { id: t.contactId }, select: { phoneHash: true } })).phoneHash, reason: 'carrier opt-out (21610)', source: 'provider', channel: 'sms' },
+          data: { orgId: t.orgId, phoneE164: t.phoneE164, phoneHash: (await tx.contact.findUniqueOrThrow({ where: { id: t.contactId }, select: { phoneHash: true } })).phoneHash, reason: 'carrier opt-out (21610)', source: 'provider', channel: 'sms' },
         });
         await transition(ctx, tx, t, { ...mine, to: 'suppressed', data: { leaseOwner: null, leaseUntil: null, lastError }, audit: { action: 'timer.suppressed', decision: 'cancel', reasonCodes: [r.code], data: { ...errData, reasons: [r] } } }, now);
       });
