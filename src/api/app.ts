@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { validateTwilioSignature } from '../adapters/twilio/client.ts';
 import type { Logger } from '../adapters/log.ts';
 import type { EngineContext } from '../app/timers/context.ts';
-import { handleStatusCallback } from '../app/timers/status-callback.ts';
+import { StatusCallbacks } from '../app/timers/status-callback.ts';
 import { TimerService } from '../app/timers/timer-service.ts';
 import { AuditQueries } from '../app/audit-queries.ts';
 import { errorHandler, notFoundRoute } from './errors.ts';
@@ -101,14 +101,15 @@ export function createApp(opts: AppOptions): Express {
     }),
   );
 
-  // Provider status callbacks: form-encoded, authenticated by X-Twilio-Signature (not by API key).
+  // Provider status callbacks: form-encoded, authenticated by X-Twilio-Signature (not by API key), applied in batches.
+  const statusCallbacks = new StatusCallbacks(ctx);
   app.post(
     '/webhooks/twilio/status',
     express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 1000 }),
     route(async (req, res) => {
       const { timerId } = parseQuery(z.object({ timerId: z.uuid() }).strict(), req);
       const base = opts.publicBaseUrl ?? `${req.protocol}://${req.get('host')}`;
-      await handleStatusCallback(ctx, {
+      await statusCallbacks.handle({
         timerId,
         params: (req.body ?? {}) as Record<string, unknown>,
         signature: req.get('x-twilio-signature'),

@@ -12,11 +12,10 @@
  *   recordSent / providerIdOnly – the provider's acceptances, many per statement
  */
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
+import type { Queryable } from './sql.ts';
 
-/** A pg client or pool (pg.PoolClient inside a transaction). */
-export interface Queryable {
-  query<R = unknown>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
-}
+export type { Queryable } from './sql.ts';
+export { inTransaction } from './sql.ts';
 
 export interface PeekRow {
   id: string;
@@ -237,23 +236,4 @@ export async function providerIdOnly(db: Queryable, rows: readonly SentRow[]): P
      WHERE t.id = x.id AND t.provider_id IS NULL`,
     [rows.map((r) => r.id), rows.map((r) => r.providerId), rows.map((r) => r.at)],
   );
-}
-
-/** Runs `fn` in a transaction on one pooled client (BEGIN … COMMIT, ROLLBACK on error). */
-export async function inTransaction<T>(pool: { connect(): Promise<Queryable & { release(err?: Error | boolean): void }> }, fn: (client: Queryable) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    try {
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw err;
-    }
-  } finally {
-    client.release(broken ?? false);
-  }
 }

@@ -38,6 +38,7 @@ import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySecond
 import { formatUtc } from '../../domain/time.ts';
 import { pgPoolOf } from '../../adapters/db/client.ts';
 import * as sql from '../../adapters/db/dispatch-queries.ts';
+import { isDeadlock, sqlPool, type ClientPool } from '../../adapters/db/sql.ts';
 import type { AuditInput } from '../../adapters/audit/audit-log.ts';
 import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
 import { HISTORY_WINDOW_MS, historyEntry, SENT_OR_MAYBE, stateOf, storedTimerInput, type EngineContext } from './context.ts';
@@ -112,12 +113,9 @@ interface SentItem {
   validity: number | undefined;
 }
 
-type Pool = Parameters<typeof sql.inTransaction>[0];
-
-const DEADLOCK = '40P01';
 
 export class Dispatcher {
-  private readonly pool: Pool & sql.Queryable;
+  private readonly pool: ClientPool & sql.Queryable;
   private readonly judging: MicroBatcher<FireRequest, Judged>;
   private readonly recording: MicroBatcher<SentItem, void>;
 
@@ -127,7 +125,7 @@ export class Dispatcher {
   ) {
     const pool = pgPoolOf(ctx.prisma);
     if (!pool) throw new Error('the dispatcher needs a client made by createPrisma (its pg pool runs the batched SQL)');
-    this.pool = pool as unknown as Pool & sql.Queryable;
+    this.pool = sqlPool(pool);
     const batchSize = opts.batchSize ?? 200;
     this.judging = new MicroBatcher((items) => this.judgeBatch(items), { maxBatch: batchSize, maxConcurrent: opts.concurrentBatches ?? 2 });
     this.recording = new MicroBatcher((items) => this.recordBatch(items), { maxBatch: batchSize * 2, maxConcurrent: 2 });
@@ -187,7 +185,7 @@ export class Dispatcher {
         return answers;
       } catch (err) {
         // Another writer locked the same contacts in another order (e.g. an opt-out's batch): try again.
-        if ((err as { code?: string }).code !== DEADLOCK || tries >= 3) throw err;
+        if (!isDeadlock(err) || tries >= 3) throw err;
       }
     }
   }

@@ -7,7 +7,11 @@
 import { AppError } from '../../domain/errors.ts';
 import { canTransition, type TimerStatus } from '../../domain/timer-rules.ts';
 import type { EngineContext } from './context.ts';
-import { linkStaged, transition } from './records.ts';
+import { linkStaged } from './records.ts';
+import { pgPoolOf } from '../../adapters/db/client.ts';
+import { inTransaction, sqlPool, type ClientPool, type Queryable } from '../../adapters/db/sql.ts';
+import { applyStatusMoves, timersForCallbacks, type CallbackTimerRow, type StatusMove } from '../../adapters/db/status-queries.ts';
+import { MicroBatcher, type BatchAnswer } from '../micro-batcher.ts';
 
 const MESSAGE_STATUS: Record<string, TimerStatus> = {
   accepted: 'sent',
@@ -57,39 +61,102 @@ export interface StatusCallbackInput {
 
 export type StatusCallbackOutcome = 'applied' | 'ignored';
 
-export async function handleStatusCallback(ctx: EngineContext, input: StatusCallbackInput): Promise<StatusCallbackOutcome> {
-  const t = await ctx.prisma.timer.findUnique({ where: { id: input.timerId } });
-  // Unknown timer: answer as for a bad signature, so the endpoint reveals nothing.
-  if (!t) throw new AppError('FORBIDDEN', 'signature not valid');
-  const token = await ctx.sender.webhookToken(t.orgId);
-  if (!input.validate(token, input.signature, input.url, input.params)) throw new AppError('FORBIDDEN', 'signature not valid');
+/**
+ * Status callbacks applied in batches (two arrive per message: at dispatch rates they are most of
+ * the API's work): the callbacks that arrive together are checked one by one (each signature with
+ * its org's token) and applied in one transaction — one read of their timers, one compare-and-set
+ * UPDATE, one staged audit insert. A timer named by two callbacks of one batch takes the first
+ * now and the second in the next batch, judged from the status the first left.
+ */
+export class StatusCallbacks {
+  private readonly batcher: MicroBatcher<StatusCallbackInput, StatusCallbackOutcome>;
+  private readonly pool: ClientPool & Queryable;
 
-  const update = statusFromProvider(input.params);
-  if (!update) return 'ignored';
-  if (t.providerId && t.providerId !== update.sid) {
-    ctx.log.warn({ timerId: t.id }, 'status callback for another provider resource; ignored');
-    return 'ignored';
+  constructor(private readonly ctx: EngineContext, opts: { batchSize?: number } = {}) {
+    const pool = pgPoolOf(ctx.prisma);
+    if (!pool) throw new Error('status callbacks need a client made by createPrisma (its pg pool runs the batched SQL)');
+    this.pool = sqlPool(pool);
+    this.batcher = new MicroBatcher((items) => this.applyBatch(items), { maxBatch: opts.batchSize ?? 500, maxConcurrent: 2 });
   }
-  if (t.status === update.status || !canTransition(t.status, update.status)) return 'ignored';
-  const now = ctx.clock.now();
-  const ok = await ctx.prisma.$transaction((tx) =>
-    transition(ctx, tx, t, {
-      from: [t.status],
-      to: update.status,
-      data: {
-        providerId: update.sid,
-        ...(t.sentAt ? {} : { sentAt: new Date(now) }),
-        leaseOwner: null,
-        leaseUntil: null,
-        ...(update.errorCode ? { lastError: `provider error ${update.errorCode}` } : {}),
-      },
-      audit: {
-        action: `timer.${update.status}`,
-        data: { providerId: update.sid, providerStatus: update.raw, errorCode: update.errorCode, via: 'status-callback', from: t.status },
-      },
-      stage: true,
-    }, now),
-  { maxWait: 15_000, timeout: 30_000 });
-  if (ok) await linkStaged(ctx, t.orgId);
-  return ok ? 'applied' : 'ignored';
+
+  /** Throws FORBIDDEN for a bad signature or an unknown timer (the same answer: the endpoint reveals nothing). */
+  handle(input: StatusCallbackInput): Promise<StatusCallbackOutcome> {
+    return this.batcher.submit(input);
+  }
+
+  private async applyBatch(items: readonly StatusCallbackInput[]): Promise<Array<BatchAnswer<StatusCallbackOutcome>>> {
+    const { ctx } = this;
+    const timers = new Map((await timersForCallbacks(this.pool, [...new Set(items.map((i) => i.timerId))])).map((t) => [t.id, t]));
+    const tokens = new Map<string, Promise<string>>();
+    const tokenOf = (orgId: string) => {
+      let p = tokens.get(orgId);
+      if (!p) tokens.set(orgId, (p = ctx.sender.webhookToken(orgId)));
+      return p;
+    };
+    const answers: Array<BatchAnswer<StatusCallbackOutcome>> = new Array(items.length);
+    const moves: Array<{ index: number; move: StatusMove; t: CallbackTimerRow; raw: string; errorCode: string | null }> = [];
+    const taken = new Set<string>();
+    for (const [index, input] of items.entries()) {
+      const t = timers.get(input.timerId);
+      let token: string | null = null;
+      if (t) {
+        try {
+          token = await tokenOf(t.orgId);
+        } catch (err) {
+          answers[index] = { error: err }; // that org's credentials: this callback only
+          continue;
+        }
+      }
+      if (!t || token === null || !input.validate(token, input.signature, input.url, input.params)) {
+        answers[index] = { error: new AppError('FORBIDDEN', 'signature not valid') };
+        continue;
+      }
+      const update = statusFromProvider(input.params);
+      if (!update) {
+        answers[index] = { ok: 'ignored' };
+        continue;
+      }
+      if (t.providerId && t.providerId !== update.sid) {
+        ctx.log.warn({ timerId: t.id }, 'status callback for another provider resource; ignored');
+        answers[index] = { ok: 'ignored' };
+        continue;
+      }
+      const status = t.status as TimerStatus;
+      if (status === update.status || !canTransition(status, update.status)) {
+        answers[index] = taken.has(t.id) ? { again: true } : { ok: 'ignored' };
+        continue;
+      }
+      if (taken.has(t.id)) {
+        answers[index] = { again: true }; // after this batch's move of the same timer
+        continue;
+      }
+      taken.add(t.id);
+      moves.push({ index, t, raw: update.raw, errorCode: update.errorCode, move: { id: t.id, from: status, to: update.status, providerId: update.sid, lastError: update.errorCode ? `provider error ${update.errorCode}` : null } });
+    }
+    if (moves.length === 0) return answers;
+
+    const now = ctx.clock.now();
+    const moved = await inTransaction(this.pool, async (db) => {
+      const ids = await applyStatusMoves(db, moves.map((m) => m.move), new Date(now));
+      await ctx.audit.stageVia(
+        db,
+        moves
+          .filter((m) => ids.has(m.t.id))
+          .map(({ t, move, raw, errorCode }) => ({
+            orgId: t.orgId,
+            action: `timer.${move.to}`,
+            createdAt: new Date(now),
+            timerId: t.id,
+            contactId: t.contactId,
+            journeyId: t.journeyId,
+            campaignId: t.campaignId,
+            data: { providerId: move.providerId, providerStatus: raw, errorCode, via: 'status-callback', from: move.from },
+          })),
+      );
+      return ids;
+    });
+    for (const orgId of new Set(moves.filter((m) => moved.has(m.t.id)).map((m) => m.t.orgId))) void linkStaged(ctx, orgId);
+    for (const m of moves) answers[m.index] = { ok: moved.has(m.t.id) ? 'applied' : 'ignored' };
+    return answers;
+  }
 }
