@@ -8,6 +8,13 @@
  *     timers/s from first send to last, lateness of sentAt − sendAt, plus where the time went.
  *     Baseline: raw BullMQ, N no-op delayed jobs due at one instant, one Worker of the same
  *     concurrency, on the same Redis.
+ *     Second baseline, the minimal peer: N BullMQ delayed jobs due at one instant, each doing one
+ *     HTTP POST to a local sink and one Postgres UPDATE, concurrency 50, in a worker process of its
+ *     own (as the engine's dispatcher process is). By default the engine runs with 1 and with 2
+ *     dispatcher processes (workers/dispatcher.ts); reported per round: messages/s, p50/p99
+ *     lateness, CPU per message (the bench process + the worker processes, and the whole machine
+ *     with Postgres and Redis), SQL statements per message (every statement sent by a pg client of
+ *     the engine or the peer while dispatching, BEGIN/COMMIT included).
  * (b) Redis memory: M timers (1,000,000; 100,000 with --quick) spread uniformly over the next 30
  *     days, inserted into Postgres as `scheduled`, then a few pump ticks: only those inside the
  *     horizon reach Redis. Baseline: the same M timers added straight to BullMQ as delayed jobs.
@@ -24,11 +31,12 @@
  * timers have no `timer.created` audit entry; everything after that (claim, sent, callbacks) is
  * the engine's own path.
  *
- * Options: --quick; --concurrency=50,100 (one dispatch round per value); --pool=N
- * (DATABASE_POOL_SIZE, default the config's); --dispatchers=N (in-process dispatcher instances,
- * default 1); --no-sink-round (skip the diagnostic round whose status callbacks go to a no-op
- * sink instead of the API); --callback-delay=MS (emulator, default 10); --skip-dispatch;
- * --skip-memory.
+ * Options: --quick; --timers=N; --procs=1,2 (one round per count of dispatcher processes);
+ * --concurrency=N (the engine's DISPATCH_CONCURRENCY, default the config's); --peer-concurrency=50;
+ * --pool=N (DATABASE_POOL_SIZE, default the config's); --in-process=N (also a round with N
+ * dispatchers inside the bench process); --sink-round (also a diagnostic round whose status
+ * callbacks go to a no-op sink instead of the API); --callback-delay=MS (emulator, default 10);
+ * --skip-dispatch; --skip-memory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -45,9 +53,10 @@ import { phoneHash } from '../src/app/timers/context.ts';
 import { Pump } from '../src/app/timers/pump.ts';
 import { formatUtc } from '../src/domain/time.ts';
 import { parsePhone, resolveLocation } from '../src/domain/location/resolve.ts';
-import { loadConfig } from '../src/config.ts';
+import { DEFAULT_DATABASE_POOL_SIZE, DEFAULT_DISPATCH_CONCURRENCY, loadConfig } from '../src/config.ts';
 import { createRuntime, onSignals, startDispatcher, type Stoppable } from '../src/runtime.ts';
 import { offsetTo, smsBody, startEngine, type TestEngine } from '../test/helpers/engine.ts';
+import { freshDatabase } from '../test/helpers/db.ts';
 
 // ---- options ------------------------------------------------------------------------------------
 
@@ -57,12 +66,14 @@ const opt = (name: string): string | undefined => argv.find((a) => a.startsWith(
 const QUICK = flag('quick');
 const N_DISPATCH = Number(opt('timers') ?? (QUICK ? 2_000 : 20_000));
 const N_MEMORY = Number(opt('memory-timers') ?? (QUICK ? 100_000 : 1_000_000));
-const CONCURRENCIES = (opt('concurrency') ?? '50,100').split(',').map(Number);
+const CONCURRENCY = opt('concurrency') ? Number(opt('concurrency')) : undefined;
+const PEER_CONCURRENCY = Number(opt('peer-concurrency') ?? 50);
 const POOL = opt('pool');
-const DISPATCHERS = Number(opt('dispatchers') ?? 1);
-/** Extra round(s) with the dispatchers in N child processes (workers/dispatcher.ts), as deployed. 0: none. */
-const PROCS = Number(opt('procs') ?? 0);
-const SINK_ROUND = !flag('no-sink-round');
+/** One round per value: the dispatchers in that many child processes (workers/dispatcher.ts), as deployed. */
+const PROCS = (opt('procs') ?? '1,2').split(',').filter(Boolean).map(Number);
+/** > 0: also a round with this many dispatchers inside the bench process. */
+const IN_PROCESS = Number(opt('in-process') ?? 0);
+const SINK_ROUND = flag('sink-round');
 const CALLBACK_DELAY_MS = Number(opt('callback-delay') ?? 10);
 /** Spread the dispatch timers over this many orgs (diagnostic: the audit chain is per org). */
 const ORGS = Number(opt('orgs') ?? 1);
@@ -116,6 +127,64 @@ function phones(n: number): string[] {
   if (out.length < n) throw new Error(`only ${out.length} valid phone numbers for ${n} contacts`);
   return out;
 }
+
+// ---- what a process sends to Postgres ------------------------------------------------------------
+
+/** Statements sent by every pg client of this process (BEGIN/COMMIT included), except the bench's own. */
+let statements = 0;
+const ownClients = new WeakSet<object>();
+const clientQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  if (!ownClients.has(this)) statements++;
+  return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof clientQuery;
+/** A pg client of the bench itself (polling, sampling): not counted. */
+function benchClient(connectionString: string): pg.Client {
+  const c = new pg.Client({ connectionString });
+  ownClients.add(c);
+  c.on('error', () => {});
+  return c;
+}
+
+interface ProcStats {
+  statements: number;
+  /** CPU time used so far, user + system, ms. */
+  cpuMs: number;
+}
+const ownStats = (): ProcStats => {
+  const c = process.cpuUsage();
+  return { statements, cpuMs: (c.user + c.system) / 1000 };
+};
+const STATS_LINE = 'BENCH_STATS ';
+/** BENCH_CPU_PROF=<dir>: the worker processes write V8 CPU profiles there (run the bench itself with node --cpu-prof for its own). */
+const profileArgs = (): string[] => (process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : []);
+/** In a child: answer SIGUSR2 with this process's stats on stderr. */
+function answerStats(): void {
+  process.on('SIGUSR2', () => process.stderr.write(`${STATS_LINE}${JSON.stringify(ownStats())}\n`));
+}
+/** A child's stats, asked with SIGUSR2 (see answerStats). */
+function childStats(child: ChildProcess): Promise<ProcStats> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const at = buf.lastIndexOf(STATS_LINE);
+      const end = at >= 0 ? buf.indexOf('\n', at) : -1;
+      if (end < 0) return;
+      child.stderr!.off('data', onData);
+      clearTimeout(timer);
+      resolve(JSON.parse(buf.slice(at + STATS_LINE.length, end)) as ProcStats);
+    };
+    const timer = setTimeout(() => {
+      child.stderr!.off('data', onData);
+      reject(new Error('child did not answer SIGUSR2'));
+    }, 10_000);
+    child.stderr!.on('data', onData);
+    child.kill('SIGUSR2');
+  });
+}
+const diff = (a: ProcStats, b: ProcStats): ProcStats => ({ statements: b.statements - a.statements, cpuMs: b.cpuMs - a.cpuMs });
+const sum = (list: readonly ProcStats[]): ProcStats => list.reduce((a, b) => ({ statements: a.statements + b.statements, cpuMs: a.cpuMs + b.cpuMs }), { statements: 0, cpuMs: 0 });
 
 // ---- environment: private redis-server, CPU sampling ---------------------------------------------
 
@@ -250,6 +319,12 @@ interface DispatchResult {
   elu: number;
   nodeCpuCores: number;
   machineCpuBusy: number;
+  /** CPU of the whole machine (every process: Postgres, Redis, the bench, its children) while dispatching, ms. */
+  machineCpuMs: number;
+  /** The bench process (API, emulator, pump, reconciler, in-process dispatchers) while dispatching. */
+  mainStats: ProcStats;
+  /** The dispatcher processes while dispatching. */
+  workerStats: ProcStats;
   pgSamples: Record<string, number>;
   poolSize: number;
 }
@@ -286,10 +361,10 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       ...(sinkUrl ? { PUBLIC_BASE_URL: sinkUrl } : {}),
     },
   });
-  const db = new pg.Client({ connectionString: e.env['DATABASE_URL'] });
-  db.on('error', () => {});
+  const db = benchClient(e.env['DATABASE_URL']!);
   await db.connect();
   const parts: Stoppable[] = [];
+  const children: ChildProcess[] = [];
   try {
     log(`${round.label}: preparing ${fmt(n)} contacts and timers`);
     const nums = phones(n);
@@ -323,7 +398,11 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     const outcomes: Record<string, number> = {};
     const failureMessages: Record<string, number> = {};
     let failedJobs = 0;
-    for (let i = 0; i < round.procs; i++) parts.push(await dispatcherProcess(e, round.concurrency));
+    for (let i = 0; i < round.procs; i++) {
+      const d = await dispatcherProcess(e, round.concurrency);
+      parts.push(d);
+      children.push(d.child);
+    }
     for (let i = 0; i < (round.procs > 0 ? 0 : round.dispatchers); i++) {
       const d = startDispatcher(e.rt, round.concurrency);
       parts.push(d);
@@ -374,8 +453,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
 
     // Samplers during the dispatch window.
     const pgSamples: Record<string, number> = {};
-    const sampler = new pg.Client({ connectionString: e.env['DATABASE_URL'] });
-    sampler.on('error', () => {});
+    const sampler = benchClient(e.env['DATABASE_URL']!);
     await sampler.connect();
     let sampling = true;
     const sampleLoop = (async () => {
@@ -399,6 +477,8 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     const cpu0 = process.cpuUsage();
     const mach0 = cpuTimes();
     const wall0 = performance.now();
+    const main0 = ownStats();
+    const kids0 = await Promise.all(children.map(childStats));
     log(`${round.label}: due instant reached; dispatching (concurrency ${round.concurrency} × ${round.procs > 0 ? `${round.procs} dispatcher process(es)` : `${round.dispatchers} in-process dispatcher(s)`}, pool ${e.rt.config.databasePoolSize})`);
 
     const deadline = Date.now() + Math.min(MAX_DISPATCH_MS, Math.max(180_000, n * 100));
@@ -426,6 +506,8 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     const elu = performance.eventLoopUtilization(elu0).utilization;
     const cpu = process.cpuUsage(cpu0);
     const mach1 = cpuTimes();
+    const main1 = ownStats();
+    const kids1 = await Promise.all(children.map(childStats));
     sampling = false;
     await sampleLoop;
     await sampler.end();
@@ -485,6 +567,9 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       elu,
       nodeCpuCores: (cpu.user + cpu.system) / 1000 / wallMs,
       machineCpuBusy: (mach1.busy - mach0.busy) / (mach1.total - mach0.total),
+      machineCpuMs: ((mach1.busy - mach0.busy) / (mach1.total - mach0.total)) * os.cpus().length * wallMs,
+      mainStats: diff(main0, main1),
+      workerStats: sum(kids1.map((k, i) => diff(kids0[i]!, k))),
       pgSamples,
       poolSize: e.rt.config.databasePoolSize,
     };
@@ -501,8 +586,8 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
  * engine's clock offset (which workers/dispatcher.ts cannot take), so it is this file re-run with
  * BENCH_DISPATCHER_CHILD set (see the end of the file).
  */
-async function dispatcherProcess(e: TestEngine, concurrency: number): Promise<Stoppable> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname], {
+async function dispatcherProcess(e: TestEngine, concurrency: number): Promise<Stoppable & { child: ChildProcess }> {
+  const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', new URL(import.meta.url).pathname], {
     env: { ...process.env, ...e.env, DISPATCH_CONCURRENCY: String(concurrency), LOG_LEVEL: 'warn', BENCH_DISPATCHER_CHILD: '1', BENCH_CLOCK_OFFSET_MS: String(e.clock.offset) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -515,6 +600,7 @@ async function dispatcherProcess(e: TestEngine, concurrency: number): Promise<St
     await sleep(100);
   }
   return {
+    child,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -569,6 +655,128 @@ async function rawDispatch(redis: PrivateRedis, concurrency: number, n: number):
   }
 }
 
+/**
+ * The minimal peer: N BullMQ delayed jobs due at one instant, each doing one HTTP POST to a local
+ * sink (a Twilio-like 201 with a small JSON body) and one Postgres UPDATE of its row, in a worker
+ * process of its own at concurrency `concurrency`, over a pg pool of the engine's size.
+ */
+interface PeerResult {
+  concurrency: number;
+  n: number;
+  sent: number;
+  ratePerSec: number;
+  spanMs: number;
+  late: Lateness;
+  mainStats: ProcStats;
+  workerStats: ProcStats;
+  machineCpuMs: number;
+}
+
+async function peerDispatch(redis: PrivateRedis, concurrency: number, n: number, poolSize: number): Promise<PeerResult> {
+  await redis.admin.flushall();
+  const dbh = await freshDatabase();
+  const sink = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end('{"sid":"SM00000000000000000000000000000000","status":"queued"}'));
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/Messages.json`;
+  const db = benchClient(dbh.url);
+  await db.connect();
+  const prefix = 'peerbench';
+  const producer = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue('peer', { connection: producer, prefix });
+  let child: ChildProcess | undefined;
+  try {
+    await db.query('CREATE TABLE peer_messages (id int PRIMARY KEY, phone text NOT NULL, status text NOT NULL, sent_at timestamptz, due_at timestamptz NOT NULL)');
+    const nums = phones(n);
+    const due = Date.now() + LEAD_MS;
+    await db.query(`INSERT INTO peer_messages SELECT i, p, 'queued', NULL, $2 FROM unnest($1::text[]) WITH ORDINALITY AS x(p, i)`, [nums, new Date(due)]);
+    await db.query('ANALYZE peer_messages');
+    child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', new URL(import.meta.url).pathname], {
+      env: { ...process.env, BENCH_PEER_CHILD: '1', PEER_DB: dbh.url, PEER_REDIS: redis.url, PEER_SINK: sinkUrl, PEER_CONCURRENCY: String(concurrency), PEER_POOL: String(poolSize), PEER_PREFIX: prefix },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    const until = Date.now() + 30_000;
+    while ((await queue.getWorkersCount()) < 1) {
+      if (child.exitCode !== null || Date.now() > until) throw new Error(`peer worker did not start: ${stderr}`);
+      await sleep(100);
+    }
+    for (let i = 0; i < n; i += ADD_CHUNK) {
+      const now = Date.now();
+      await queue.addBulk(
+        Array.from({ length: Math.min(ADD_CHUNK, n - i) }, (_, k) => ({ name: 'send', data: { id: i + k + 1 }, opts: { jobId: `m${i + k + 1}`, timestamp: now, delay: Math.max(0, due - now), removeOnComplete: true } })),
+      );
+    }
+    if (Date.now() > due) log('peer baseline: adding took longer than the lead; lateness includes it');
+    await sleep(Math.max(0, due - Date.now()));
+    const mach0 = cpuTimes();
+    const wall0 = performance.now();
+    const main0 = ownStats();
+    const kid0 = await childStats(child);
+    let sent = 0;
+    const deadline = Date.now() + Math.max(120_000, n * 20);
+    while (Date.now() < deadline) {
+      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM peer_messages WHERE sent_at IS NOT NULL');
+      sent = Number(rows[0]!.n);
+      if (sent >= n) break;
+      await sleep(250);
+    }
+    const wallMs = performance.now() - wall0;
+    const mach1 = cpuTimes();
+    const main1 = ownStats();
+    const kid1 = await childStats(child);
+    const { rows } = await db.query<{ late: number; sent: number }>(`SELECT (extract(epoch FROM sent_at - due_at) * 1000)::float8 AS late, (extract(epoch FROM sent_at) * 1000)::float8 AS sent FROM peer_messages WHERE sent_at IS NOT NULL`);
+    const sentTimes = rows.map((r) => r.sent);
+    const spanMs = Math.max(...sentTimes) - Math.min(...sentTimes);
+    return {
+      concurrency,
+      n,
+      sent,
+      ratePerSec: rows.length / (spanMs / 1000),
+      spanMs,
+      late: lateness(rows.map((r) => r.late)),
+      mainStats: diff(main0, main1),
+      workerStats: diff(kid0, kid1),
+      machineCpuMs: ((mach1.busy - mach0.busy) / (mach1.total - mach0.total)) * os.cpus().length * wallMs,
+    };
+  } finally {
+    if (child && child.exitCode === null) {
+      const exited = new Promise<void>((r) => child!.once('exit', () => r()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await queue.close();
+    producer.disconnect();
+    await db.end().catch(() => undefined);
+    await new Promise<void>((r) => sink.close(() => r()));
+    await dbh.drop();
+  }
+}
+
+/** Child mode: the peer's worker (see peerDispatch). */
+function peerChild(): void {
+  answerStats();
+  const env = (k: string) => process.env[k] ?? '';
+  const pool = new pg.Pool({ connectionString: env('PEER_DB'), max: Number(env('PEER_POOL')) });
+  pool.on('error', () => {});
+  const conn = new Redis(env('PEER_REDIS'), { maxRetriesPerRequest: null });
+  const worker = new Worker(
+    'peer',
+    async (job: Job<{ id: number }>) => {
+      const res = await fetch(env('PEER_SINK'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `To=%2B1212555${String(job.data.id % 10_000).padStart(4, '0')}&From=%2B15005550006&Body=Your+appointment+is+tomorrow+at+10%3A00.` });
+      await res.text();
+      await pool.query(`UPDATE peer_messages SET status = 'sent', sent_at = now() WHERE id = $1`, [job.data.id]);
+    },
+    { connection: conn, prefix: env('PEER_PREFIX'), concurrency: Number(env('PEER_CONCURRENCY')) },
+  );
+  worker.on('error', () => {});
+  process.once('SIGTERM', () => void worker.close().finally(() => void pool.end().finally(() => process.exit(0))));
+}
+
 // ---- (b) Redis memory -----------------------------------------------------------------------------
 
 interface MemoryResult {
@@ -596,8 +804,7 @@ async function jobsInRedis(redis: Redis, prefix: string): Promise<number> {
 async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult> {
   await redis.admin.flushall();
   const e = await engine({ parts: [], redisUrl: redis.url, env: { PUMP_INTERVAL: '5s', RECONCILE_INTERVAL: '15s' } });
-  const db = new pg.Client({ connectionString: e.env['DATABASE_URL'] });
-  db.on('error', () => {});
+  const db = benchClient(e.env['DATABASE_URL']!);
   await db.connect();
   try {
     const nums = phones(1_000);
@@ -741,27 +948,27 @@ async function main(): Promise<void> {
     console.log(
       `environment: ${env.cores} cores (${env.cpu}), ${env.memGb} GB, node ${env.node}, redis ${env.redis} (private instance, no persistence), postgres ${env.postgres}; load average at start ${env.loadavg}${QUICK ? '; --quick' : ''}`,
     );
-    console.log(`everything in this one process except Postgres and redis-server: API, Twilio emulator (status callbacks every ${CALLBACK_DELAY_MS} ms: queued→sent→delivered = 2 callbacks per message), pump, reconciler, dispatcher(s)\n`);
+    console.log(`the bench process holds the API, the Twilio emulator (status callbacks every ${CALLBACK_DELAY_MS} ms: queued→sent→delivered = 2 callbacks per message), the pump and the reconciler; dispatchers run in their own processes (workers/dispatcher.ts); Postgres and a private redis-server are shared\n`);
 
     const dispatch: DispatchResult[] = [];
     const raw: RawResult[] = [];
-    // Memory first (short), then the baselines, then the dispatch rounds: the first concurrency,
-    // its sink variant, the other concurrencies. Each part's figures also go to stderr as soon as
-    // they exist, so a run cut short still leaves them.
+    let peer: PeerResult | undefined;
+    // Memory first (short), then the baselines, then the dispatch rounds. Each part's figures also
+    // go to stderr as soon as they exist, so a run cut short still leaves them.
     const memory = flag('skip-memory') ? undefined : await memoryPart(privateRedis, N_MEMORY);
     if (memory) log(`result memory ${JSON.stringify(memory)}`);
+    const poolSize = POOL ? Number(POOL) : DEFAULT_DATABASE_POOL_SIZE;
+    const concurrency = CONCURRENCY ?? DEFAULT_DISPATCH_CONCURRENCY;
     if (!flag('skip-dispatch')) {
-      for (const c of [...new Set(CONCURRENCIES)]) {
-        raw.push(await rawDispatch(privateRedis, c, N_DISPATCH));
-        log(`raw BullMQ C=${c}: ${fmt(raw.at(-1)!.ratePerSec)} jobs/s, lateness ${showLate(raw.at(-1)!.late)}`);
-      }
-      const base = { dispatchers: DISPATCHERS, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const, orgs: ORGS, procs: 0 };
+      raw.push(await rawDispatch(privateRedis, PEER_CONCURRENCY, N_DISPATCH));
+      log(`raw BullMQ C=${PEER_CONCURRENCY}: ${fmt(raw.at(-1)!.ratePerSec)} jobs/s, lateness ${showLate(raw.at(-1)!.late)}`);
+      peer = await peerDispatch(privateRedis, PEER_CONCURRENCY, N_DISPATCH, poolSize);
+      log(`peer C=${PEER_CONCURRENCY}: ${fmt(peer.ratePerSec)} msg/s, lateness ${showLate(peer.late)}`);
+      const base = { concurrency, dispatchers: 1, pool: POOL ? Number(POOL) : undefined, callbacks: 'api' as const, orgs: ORGS, procs: 0 };
       const orgsLabel = ORGS > 1 ? `, ${ORGS} orgs` : '';
-      const [first, ...others] = CONCURRENCIES;
-      const rounds: DispatchRound[] = [{ ...base, label: `C=${first}${orgsLabel}`, concurrency: first! }];
-      if (SINK_ROUND) rounds.push({ ...rounds[0]!, label: `C=${first}${orgsLabel}, callbacks to a sink`, callbacks: 'sink' });
-      if (PROCS > 0) rounds.push({ ...rounds[0]!, label: `C=${first}${orgsLabel}, ${PROCS} dispatcher process(es)`, procs: PROCS });
-      for (const c of others) rounds.push({ ...base, label: `C=${c}${orgsLabel}`, concurrency: c });
+      const rounds: DispatchRound[] = PROCS.map((p) => ({ ...base, label: `${p} dispatcher process${p === 1 ? '' : 'es'}${orgsLabel}`, procs: p }));
+      if (IN_PROCESS > 0) rounds.push({ ...base, label: `${IN_PROCESS} in-process dispatcher(s)${orgsLabel}`, dispatchers: IN_PROCESS });
+      if (SINK_ROUND && rounds[0]) rounds.push({ ...rounds[0], label: `${rounds[0].label}, callbacks to a sink`, callbacks: 'sink' });
       for (const r of rounds) {
         dispatch.push(await dispatchRound(privateRedis, r, N_DISPATCH));
         const d = dispatch.at(-1)!;
@@ -771,15 +978,24 @@ async function main(): Promise<void> {
     }
 
     // ---- report ----
-    console.log('| figure | engine | baseline (same run) |');
+    const perMsg = (st: ProcStats, n: number) => `${fmt(st.cpuMs / n, 2)} ms CPU, ${fmt(st.statements / n, 2)} SQL statements`;
+    console.log('| figure | engine | baselines (same run) |');
     console.log('| --- | ---: | ---: |');
+    const b = raw[0];
+    if (peer) {
+      console.log(`| minimal peer: ${fmt(peer.n)} BullMQ jobs due at one instant, each one HTTP POST to a local sink + one Postgres UPDATE, concurrency ${peer.concurrency}, one worker process | — | **${fmt(peer.ratePerSec)} msg/s** (${fmt(peer.spanMs / 1000, 1)} s), lateness ${showLate(peer.late)} |`);
+      console.log(`| … per message: worker process / + bench process (sink) / whole machine | — | ${perMsg(peer.workerStats, peer.sent)} / ${fmt((peer.workerStats.cpuMs + peer.mainStats.cpuMs) / peer.sent, 2)} ms / ${fmt(peer.machineCpuMs / peer.sent, 2)} ms CPU |`);
+    }
+    if (b) console.log(`| raw BullMQ: ${fmt(b.n)} no-op jobs due at one instant, concurrency ${b.concurrency} | — | **${fmt(b.ratePerSec)} jobs/s**, lateness ${showLate(b.late)} |`);
     for (const d of dispatch) {
-      const b = raw.find((r) => r.concurrency === d.round.concurrency);
-      const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process(es) (workers/dispatcher.ts, own DB pool ${d.poolSize} each)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize}${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
+      const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process${d.round.procs === 1 ? '' : 'es'} (workers/dispatcher.ts)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize} each${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
       const partial = d.sent < d.n ? `; only ${fmt(d.sent)} of ${fmt(d.n)} sent when the bench gave up` : '';
-    console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} timers/s** (${fmt(d.spanMs / 1000, 1)} s${partial}) | raw BullMQ no-op jobs: ${b ? `${fmt(b.ratePerSec)} jobs/s` : '—'} |`);
-      console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | processedOn − due: ${b ? showLate(b.late) : '—'} |`);
+      const vsPeer = peer ? ` — **${fmt(d.ratePerSec / peer.ratePerSec, 2)}× the peer**` : '';
+      console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} msg/s** (${fmt(d.spanMs / 1000, 1)} s${partial})${vsPeer} | peer ${peer ? fmt(peer.ratePerSec) : '—'} msg/s; raw BullMQ ${b ? fmt(b.ratePerSec) : '—'} jobs/s |`);
+      console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | peer: ${peer ? showLate(peer.late) : '—'} |`);
       if (d.pickupLate.n > 0) console.log(`| … job pickup (processedOn − sendAt) / BullMQ due − sendAt (enqueue skew) | ${showLate(d.pickupLate)} / max ${fmt(d.enqueueSkew.max)} ms | — |`);
+      const sentN = Math.max(1, d.sent);
+      console.log(`| … per message: dispatcher process(es) / + bench process (API, emulator, callbacks) / whole machine | ${perMsg(d.workerStats, sentN)} / ${perMsg(sum([d.workerStats, d.mainStats]), sentN)} / ${fmt(d.machineCpuMs / sentN, 2)} ms CPU | peer: ${peer ? `${perMsg(peer.workerStats, peer.sent)} / — / ${fmt(peer.machineCpuMs / peer.sent, 2)} ms CPU` : '—'} |`);
       console.log(`| … pump, scheduled → queued (first tick) | ${fmt(d.n)} in ${fmt(d.pumpMs)} ms (${fmt(d.n / (d.pumpMs / 1000))} /s)${d.pumpQueuedBeforeDue ? '' : ' — finished AFTER the due instant'} | — |`);
       if (d.round.callbacks === 'api') console.log(`| … all ${fmt(d.n)} delivered (callbacks applied) after the due instant | ${d.deliveredAllAfterMs === null ? `never: ${fmt(d.statuses['delivered'] ?? 0)} delivered, ${fmt(d.statuses['sent'] ?? 0)} left at sent (callbacks lost)` : `${fmt(d.deliveredAllAfterMs / 1000, 1)} s`} | — |`);
       console.log(`| … CPU while dispatching: bench process (API+emulator+pump${d.round.procs > 0 ? '' : '+dispatcher'}) / whole machine | ${fmt(d.nodeCpuCores * 100)} % of a core (event loop ${fmt(d.elu * 100)} % busy) / ${fmt(d.machineCpuBusy * 100)} % of ${env.cores} cores | — |`);
@@ -807,7 +1023,7 @@ async function main(): Promise<void> {
       }
     }
     console.log('');
-    console.log(JSON.stringify({ bench: 'engine', env, dispatch, rawBullmq: raw, memory }));
+    console.log(JSON.stringify({ bench: 'engine', env, dispatch, peer, rawBullmq: raw, memory }));
   } catch (err) {
     exitCode = 1;
     console.error(err);
@@ -819,10 +1035,12 @@ async function main(): Promise<void> {
 
 /** Child mode: one dispatcher (as workers/dispatcher.ts) on the engine's clock; stops on SIGTERM. */
 function dispatcherChild(): void {
+  answerStats();
   const offset = Number(process.env['BENCH_CLOCK_OFFSET_MS'] ?? 0);
   const rt = createRuntime(loadConfig(), { clock: { now: () => Date.now() + offset } });
   onSignals({ rt, parts: [startDispatcher(rt)] });
 }
 
 if (process.env['BENCH_DISPATCHER_CHILD']) dispatcherChild();
+else if (process.env['BENCH_PEER_CHILD']) peerChild();
 else await main();

@@ -53,6 +53,16 @@ const SecretKey = z
     return bytes;
   });
 
+/** pg pool size per process (Prisma and the raw-SQL hot paths share it). */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+/**
+ * Timer jobs a dispatcher runs at once. High on purpose: the jobs running together are judged in
+ * batches (DISPATCH_BATCH per transaction), and most of a job's life is its provider request.
+ */
+export const DEFAULT_DISPATCH_CONCURRENCY = 200;
+/** Most timers a dispatcher judges and claims in one transaction. */
+export const DEFAULT_DISPATCH_BATCH = 200;
+
 export const EnvSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -60,7 +70,7 @@ export const EnvSchema = z
     HOST: z.string().default('0.0.0.0'),
     REDIS_URL: Url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     DATABASE_URL: Url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/tcpa'),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(DEFAULT_DATABASE_POOL_SIZE),
     QUEUE_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
@@ -83,7 +93,8 @@ export const EnvSchema = z
     JOB_LOCK: Duration.default(30_000),
     /** A queued timer this late with no live job is re-enqueued by the reconciler. */
     OVERDUE_GRACE: Duration.default(30_000),
-    DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+    DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(DEFAULT_DISPATCH_CONCURRENCY),
+    DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(DEFAULT_DISPATCH_BATCH),
     /** Campaign chunks a planner process plans at once. */
     PLAN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     JOURNEY_TTL: Duration.default(30 * 86_400_000),
@@ -134,6 +145,8 @@ export interface Config {
   jobLockMs: number;
   overdueGraceMs: number;
   dispatchConcurrency: number;
+  /** Most timers judged and claimed in one transaction. */
+  dispatchBatch: number;
   planConcurrency: number;
   journeyTtlMs: number;
   bodyLimit: string;
@@ -181,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobLockMs: e.JOB_LOCK,
     overdueGraceMs: e.OVERDUE_GRACE,
     dispatchConcurrency: e.DISPATCH_CONCURRENCY,
+    dispatchBatch: e.DISPATCH_BATCH,
     planConcurrency: e.PLAN_CONCURRENCY,
     journeyTtlMs: e.JOURNEY_TTL,
     bodyLimit: e.BODY_LIMIT,

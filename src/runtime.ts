@@ -138,7 +138,7 @@ export function startReconciler(rt: Runtime): Stoppable {
 
 /** A dispatcher: any number may run, on any number of machines. */
 export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchConcurrency): Stoppable & { worker: Worker } {
-  const dispatcher = new Dispatcher(rt.ctx);
+  const dispatcher = new Dispatcher(rt.ctx, { batchSize: rt.config.dispatchBatch });
   const conn = redisConnection(rt.config.redisUrl, 'worker');
   const worker = createCatalogWorker(
     {

@@ -27,6 +27,7 @@ import type pg from 'pg';
 import { ChainVerifier, entryHash, GENESIS_HASH, joinSegments, type ChainResult, type ChainSegment } from '../../domain/audit/chain.ts';
 import { pgPoolOf, Prisma, type PrismaClient } from '../db/client.ts';
 import { maxSeq, verifyRange } from './chain-reader.ts';
+import { inTransaction, sqlPool, type Queryable } from '../db/sql.ts';
 
 /** One entry as the caller supplies it; seq and hashes are assigned by `append`. */
 export interface AuditInput {
@@ -127,11 +128,6 @@ function refs(input: AuditInput) {
   };
 }
 
-/** What `stageVia` needs of a pg client (pg.PoolClient, inside the caller's transaction). */
-export interface SqlClient {
-  query(text: string, values?: unknown[]): Promise<unknown>;
-}
-
 /** Staged entries in the order given (WITH ORDINALITY: audit_pending ids follow it, and so will their seqs). */
 const STAGE_SQL = `
   INSERT INTO audit_pending (org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, created_at)
@@ -160,12 +156,19 @@ function stageParams(entries: ReadonlyArray<AuditInput & { orgId: string }>): un
 
 type LinkItem = ReturnType<typeof refs> & { data: unknown; dataJson: string; createdAt: Date };
 
+const INSERT_LINKED_SQL = `
+  INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
+  SELECT $1::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
+         ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
+  FROM unnest($2::int[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+    AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
+
 /**
  * Hashes `items` onto the chain after (seq, prevHash) and inserts them with one multi-row INSERT
  * from arrays: what was hashed is what is stored (data as its JSON text, the JSON of the
  * normalised value). Returns the new head and what was written per entry.
  */
-async function insertLinked(tx: Tx, orgId: string, seq: number, prevHash: string, items: readonly LinkItem[]): Promise<{ seq: number; prevHash: string; out: AppendedEntry[] }> {
+async function insertLinked(db: Queryable, orgId: string, seq: number, prevHash: string, items: readonly LinkItem[]): Promise<{ seq: number; prevHash: string; out: AppendedEntry[] }> {
   const rows: Array<LinkItem & { seq: number; prevHash: string; hash: string }> = [];
   for (const item of items) {
     seq += 1;
@@ -174,16 +177,27 @@ async function insertLinked(tx: Tx, orgId: string, seq: number, prevHash: string
     prevHash = hash;
   }
   const col = <T>(f: (r: (typeof rows)[number]) => T): T[] => rows.map(f);
-  await tx.$executeRaw`
-    INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
-    SELECT ${orgId}::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
-           ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
-    FROM unnest(${col((c) => c.seq)}::int[], ${col((c) => c.timerId)}::uuid[], ${col((c) => c.contactId)}::uuid[],
-                ${col((c) => c.journeyId)}::uuid[], ${col((c) => c.campaignId)}::uuid[], ${col((c) => c.action)}::text[],
-                ${col((c) => c.decision)}::text[], ${col((c) => JSON.stringify(c.reasonCodes))}::text[], ${col((c) => c.dataJson)}::text[],
-                ${col((c) => c.prevHash)}::text[], ${col((c) => c.hash)}::text[], ${col((c) => c.createdAt.toISOString())}::text[])
-      AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
+  await db.query(INSERT_LINKED_SQL, [
+    orgId,
+    col((c) => c.seq),
+    col((c) => c.timerId),
+    col((c) => c.contactId),
+    col((c) => c.journeyId),
+    col((c) => c.campaignId),
+    col((c) => c.action),
+    col((c) => c.decision),
+    col((c) => JSON.stringify(c.reasonCodes)),
+    col((c) => c.dataJson),
+    col((c) => c.prevHash),
+    col((c) => c.hash),
+    col((c) => c.createdAt.toISOString()),
+  ]);
   return { seq, prevHash, out: rows.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash })) };
+}
+
+/** A Prisma transaction as a Queryable (appendIn runs in the caller's Prisma transaction, or in its own over pg). */
+function viaPrisma(tx: Tx): Queryable {
+  return { query: async <R>(text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<R[]>(text, ...values) }) };
 }
 
 export class AuditLog {
@@ -214,26 +228,26 @@ export class AuditLog {
    */
   async append(orgId: string, entries: readonly AuditInput[], tx?: Tx): Promise<AppendedEntry[]> {
     if (entries.length === 0) return [];
-    if (tx) return this.appendIn(tx, orgId, entries);
-    return this.prisma.$transaction((t) => this.appendIn(t, orgId, entries), this.txOptions);
+    if (tx) return this.appendIn(viaPrisma(tx), orgId, entries);
+    return this.prisma.$transaction((t) => this.appendIn(viaPrisma(t), orgId, entries), this.txOptions);
   }
 
-  private async appendIn(tx: Tx, orgId: string, entries: readonly AuditInput[]): Promise<AppendedEntry[]> {
-    const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id::text AS id FROM orgs WHERE id = ${orgId}::uuid FOR NO KEY UPDATE`;
-    if (locked.length === 0) throw new AuditOrgNotFoundError(orgId);
-    const head = await tx.$queryRaw<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_entries WHERE org_id = ${orgId}::uuid ORDER BY seq DESC LIMIT 1`;
+  private async appendIn(db: Queryable, orgId: string, entries: readonly AuditInput[]): Promise<AppendedEntry[]> {
+    const locked = await db.query<{ id: string }>('SELECT id::text AS id FROM orgs WHERE id = $1::uuid FOR NO KEY UPDATE', [orgId]);
+    if (locked.rows.length === 0) throw new AuditOrgNotFoundError(orgId);
+    const head = (await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_entries WHERE org_id = $1::uuid ORDER BY seq DESC LIMIT 1', [orgId])).rows;
     let seq = head[0]?.seq ?? 0;
     let prevHash = head[0]?.hash ?? GENESIS_HASH;
 
     // Staged entries first, in staging order: they were committed before this lock was granted.
     let after = '0';
     for (;;) {
-      const pending = await tx.$queryRawUnsafe<PendingRow[]>(PENDING_SQL, orgId, after, LINK_BATCH);
+      const pending = (await db.query<PendingRow>(PENDING_SQL, [orgId, after, LINK_BATCH])).rows;
       if (pending.length === 0) break;
       const items = pending.map((r) => ({ ...r, data: JSON.parse(r.dataJson) as unknown, createdAt: new Date(r.createdAt) }));
-      ({ seq, prevHash } = await insertLinked(tx, orgId, seq, prevHash, items));
+      ({ seq, prevHash } = await insertLinked(db, orgId, seq, prevHash, items));
       after = pending[pending.length - 1]!.id;
-      await tx.$executeRawUnsafe('DELETE FROM audit_pending WHERE id = ANY($1::bigint[])', pending.map((r) => r.id));
+      await db.query('DELETE FROM audit_pending WHERE id = ANY($1::bigint[])', [pending.map((r) => r.id)]);
       if (pending.length < LINK_BATCH) break;
     }
     if (entries.length === 0) return [];
@@ -241,7 +255,7 @@ export class AuditLog {
       const data = normaliseData(input.data);
       return { ...refs(input), data, dataJson: JSON.stringify(data), createdAt: normaliseDate(input.createdAt) };
     });
-    return (await insertLinked(tx, orgId, seq, prevHash, items)).out;
+    return (await insertLinked(db, orgId, seq, prevHash, items)).out;
   }
 
   /**
@@ -257,7 +271,7 @@ export class AuditLog {
    * `stage` for the raw-SQL hot paths: entries of any orgs, in one INSERT, through the pg client
    * of the caller's transaction. Call `link` for each org once it has committed.
    */
-  async stageVia(client: SqlClient, entries: ReadonlyArray<AuditInput & { orgId: string }>): Promise<void> {
+  async stageVia(client: Queryable, entries: ReadonlyArray<AuditInput & { orgId: string }>): Promise<void> {
     if (entries.length === 0) return;
     await client.query(STAGE_SQL, stageParams(entries));
   }
@@ -281,7 +295,14 @@ export class AuditLog {
       const upTo = s.requested; // every request made before this pass starts is served by it
       let error: unknown = null;
       try {
-        await this.prisma.$transaction((tx) => this.appendIn(tx, orgId, []), this.txOptions);
+        // Over the pg pool when there is one (the hot paths link after every batch; Prisma's per-query cost was most of a pass).
+        if (this.pool) {
+          await inTransaction(sqlPool(this.pool), async (db) => {
+            await db.query(`SET LOCAL lock_timeout = '${this.txOptions.timeout}ms'`);
+            await this.appendIn(db, orgId, []);
+          });
+        }
+        else await this.prisma.$transaction((tx) => this.appendIn(viaPrisma(tx), orgId, []), this.txOptions);
       } catch (err) {
         error = err;
       }

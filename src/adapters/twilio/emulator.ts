@@ -35,6 +35,8 @@
  * digits, bodies are reduced to their length.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import twilio from 'twilio';
@@ -451,6 +453,8 @@ class Emulator implements EmulatorControl {
   private readonly idempotent = new Map<string, Entry<unknown>>();
   private readonly faults: ActiveFault[] = [];
   private disposed = false;
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
   constructor(private readonly opts: EmulatorOptions) {
     this.accounts = new Map(Object.entries(opts.accounts));
@@ -492,6 +496,8 @@ class Emulator implements EmulatorControl {
   }
   dispose(): void {
     this.disposed = true;
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
     this.cancelAll(this.messagesBySid.values());
     this.cancelAll(this.callsBySid.values());
   }
@@ -991,25 +997,43 @@ class Emulator implements EmulatorControl {
     };
     e.record.callbacks.push(attempt);
     try {
-      const res = await fetch(target, {
-        method,
-        headers: {
-          'Content-Type': 'application/x-www-form-urlencoded',
-          'User-Agent': 'TwilioProxy/1.1',
-          'X-Twilio-Signature': signature,
-          'I-Twilio-Idempotency-Token': idem,
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.callbackTimeoutMs ?? 15_000),
+      const status = await this.post(target, method, body, {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        'User-Agent': 'TwilioProxy/1.1',
+        'X-Twilio-Signature': signature,
+        'I-Twilio-Idempotency-Token': idem,
       });
-      attempt.responseStatus = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 400) this.log.warn({ sid: e.record.sid, status, responseStatus: res.status }, 'status callback answered an error');
+      attempt.responseStatus = status;
+      if (status >= 400) this.log.warn({ sid: e.record.sid, status, responseStatus: status }, 'status callback answered an error');
     } catch (err) {
       attempt.error = (err as Error).message;
       this.log.warn({ sid: e.record.sid, status, error: attempt.error }, 'status callback failed');
     }
+  }
+
+  /**
+   * One callback request over kept-alive connections (node:http with an Agent: at dispatch rates
+   * the emulator sends two callbacks per message, and fetch's per-request cost — streams, abort
+   * signals — was most of its CPU). Redirects are not followed. Resolves with the status code.
+   */
+  private post(target: string, method: string, body: string | undefined, headers: Record<string, string>): Promise<number> {
+    const u = new URL(target);
+    const client = u.protocol === 'https:' ? https : http;
+    const agent = u.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+    return new Promise((resolve, reject) => {
+      const req = client.request(
+        u,
+        { method, agent, headers: body === undefined ? headers : { ...headers, 'Content-Length': Buffer.byteLength(body) }, timeout: this.opts.callbackTimeoutMs ?? 15_000 },
+        (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+          res.once('error', reject);
+        },
+      );
+      req.once('timeout', () => req.destroy(new Error('status callback timed out')));
+      req.once('error', reject);
+      req.end(body);
+    });
   }
 }
 
