@@ -301,6 +301,65 @@ describe('engine resilience', () => {
     await expectAuditChainOk(e);
   }, 90_000);
 
+  it('a batch of claims cut by SIGKILL mid-send, then Redis FLUSHALL: no duplicate, nothing lost', async () => {
+    const redis = await startPrivateRedis();
+    onCleanup(() => redis.stop());
+    const e = await startEngine({
+      redisUrl: redis.url,
+      parts: ['pump', 'reconciler'],
+      env: { LEASE: '3s', JOB_LOCK: '3s' },
+      // Creates answered after 1.5 s (the child dies with them in flight), first callback after 8 s (after the leases ran out).
+      emulator: { latencyMs: 1500, queueTimeMs: 8000, callbackDelayMs: 100 },
+      clockOffsetMs: offsetTo(NOON_NY),
+    });
+    onCleanup(() => e.stop());
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    onCleanup(() => admin.disconnect());
+    await until(async () => (await admin.exists(`${e.prefix}:timers:tcpa-marker`)) === 1, 15_000);
+
+    const phones = phoneNumbers(60, 3);
+    const due = e.clock.now() + 3000;
+    const timers = await createTimers(e, phones, () => due);
+    const ids = [...timers.keys()];
+    await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
+
+    // One dispatcher process taking 25 jobs at a time, judged and claimed together.
+    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: '25', DISPATCH_BATCH: '25', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const childOutput = captureOutput(child);
+    onCleanup(() => stopChild(child));
+    const atKill = await until(async () => {
+      if (!alive(child)) throw new Error(`the child dispatcher exited early (code ${child.exitCode}): ${childOutput()}`);
+      const claimed = (await timerRows(e, ids)).filter((t) => t.status === 'sending');
+      const received = new Set(e.emulator.emulator.messages().map((m) => m.idempotencyToken));
+      return claimed.length >= 10 && claimed.every((t) => received.has(t.id)) ? claimed : null;
+    }, 60_000, 25);
+    child.kill('SIGKILL');
+    if (alive(child)) await once(child, 'exit');
+    // The claims came in batches: several timers claimed in one transaction (one instant).
+    const { rows } = await withClient(e.env['DATABASE_URL']!, (c) =>
+      c.query<{ n: string }>(`SELECT count(*) AS n FROM audit_pending WHERE action = 'timer.claimed' GROUP BY created_at UNION ALL SELECT count(*) FROM audit_entries WHERE action = 'timer.claimed' GROUP BY created_at`),
+    );
+    expect(Math.max(...rows.map((r) => Number(r.n)))).toBeGreaterThan(1);
+    expect(atKill.length).toBeLessThan(phones.length);
+
+    // Redis loses everything, including the dead dispatcher's active jobs and the waiting ones.
+    expect(await admin.flushall()).toBe('OK');
+    e.start('dispatcher');
+    const final = await waitForStatuses(e, ids, ['delivered'], 60_000);
+    for (const t of final) {
+      expect(t.attempts, `attempts of ${t.id}`).toBe(1);
+      expect(t.lastError, `lastError of ${t.id}`).toBeNull();
+    }
+    expectExactlyOneMessageEach(e, timers);
+    await until(async () => ((await e.rt.prisma.auditPending.count()) === 0 ? true : null), 10_000, 200);
+    await expectAuditChainOk(e);
+  }, 120_000);
+
   it('Redis FLUSHALL mid-run: the reconciler restores every waiting timer', async () => {
     const redis = await startPrivateRedis();
     onCleanup(() => redis.stop());

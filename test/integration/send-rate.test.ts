@@ -47,6 +47,23 @@ describe('RedisSendRate', () => {
     for (const g of gaps(slots)) expect(g).toBeGreaterThanOrEqual(33);
   });
 
+  it('reserveMany gives the slots as many single reservations in a row would, and interleaves with other clients\' reservations', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const r = new RedisSendRate(clients[0]!, prefix);
+    const req = (orgId: string) => ({ orgId, sender: `+1500555${randomBytes(2).readUInt16BE() % 10_000}`, perSecond: 20, perSenderPerSecond: 8, now: NOW });
+    const reqA = req(a);
+    const reqB = { ...req(b), sender: reqA.sender };
+    const many = await r.reserveMany(reqA, 7);
+    const singles: number[] = [];
+    for (let i = 0; i < 7; i++) singles.push(await r.reserve(reqB));
+    // Same spacing: the sender's 8/s (125 ms) dominates the org's 20/s; B's singles come after A's batch on the shared sender.
+    expect(gaps(many)).toEqual(Array(6).fill(125));
+    expect(many[0]).toBe(NOW);
+    expect(gaps(singles)).toEqual(Array(6).fill(125));
+    expect(singles[0]).toBe(many.at(-1)! + 125);
+    await expect(r.reserveMany(reqA, 0)).rejects.toThrow(RangeError);
+  });
+
   it('the later of the org and the sender slot is taken for both: a sender at 2/s paces an org allowed 10/s', async () => {
     const orgId = randomUUID();
     const sender = `+1500555${String(Math.floor(Math.random() * 10_000)).padStart(4, '0')}`;
