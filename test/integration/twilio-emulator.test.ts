@@ -486,3 +486,48 @@ describe('inspection, mounting and the standalone runner', () => {
     expect(text).toContain('+1******5310');
   });
 });
+
+describe("the client's transport (node:http, kept-alive) against twilio-node's own (axios)", () => {
+  it('sends the same requests and reads the same answers and errors', async () => {
+    const { url } = await emulator();
+    const lean = createTwilioClient({ accountSid: SID, authToken: TOKEN, apiBase: url });
+    const axios = createTwilioClient({ accountSid: SID, authToken: TOKEN, apiBase: url, autoRetry: true }); // auto-retry is the library's: it keeps axios
+    const message = { to: TO, from: FROM, body: 'Ünïcode ✓ 🎉 مرحبا & = + %', statusCallback: `${sink.url}/cb/transport?x=1&y=2`, validityPeriod: 600 };
+    const call = { to: TO, from: FROM, twiml: '<Response><Say>Hi &amp; bye</Say></Response>', statusCallback: `${sink.url}/cb/transport-call`, statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'] };
+    const sent = await Promise.all(
+      [lean, axios].map((c, i) =>
+        withIdempotencyToken(`transport-${i}`, async () => ({ m: await c.messages.create(message), c: await c.calls.create(call) })),
+      ),
+    );
+    for (const s of sent) {
+      expect(s.m.sid).toMatch(/^SM[0-9a-f]{32}$/);
+      expect(s.m.body).toBe(message.body);
+      expect(s.c.sid).toMatch(/^CA[0-9a-f]{32}$/);
+    }
+    const messages = (await received(url, 'messages')) as MessageRecord[];
+    const calls = (await received(url, 'calls')) as CallRecord[];
+    const byToken = <R extends { idempotencyToken: string | null }>(list: R[], t: string) => list.find((r) => r.idempotencyToken === t)!;
+    expect(byToken(messages, 'transport-0').params).toEqual(byToken(messages, 'transport-1').params);
+    expect(byToken(messages, 'transport-0').params).toMatchObject({ To: TO, From: FROM, Body: message.body, StatusCallback: message.statusCallback, ValidityPeriod: '600' });
+    expect(byToken(calls, 'transport-0').params).toEqual(byToken(calls, 'transport-1').params);
+    for (const r of [...messages, ...calls]) {
+      expect(r.headers.userAgent).toMatch(/^twilio-node\//);
+      expect(r.headers.contentType).toBe('application/x-www-form-urlencoded');
+    }
+    // Fetches and errors go through the same parsing (twilio-node's Version and RestException).
+    expect((await lean.messages(sent[1]!.m.sid).fetch()).sid).toBe(sent[1]!.m.sid);
+    const errors = await Promise.all([lean, axios].map((c) => rejection(c.messages.create({ to: '+15005550001', from: FROM, body: 'x' }))));
+    for (const err of errors) expect(err).toMatchObject({ status: 400, code: 21211 });
+    expect(await rejection(lean.messages(`SM${'0'.repeat(32)}`).fetch())).toMatchObject({ status: 404, code: 20404 });
+  });
+
+  it('gives up after the timeout with a network error (no status), as axios does', async () => {
+    const { url } = await emulator({ latencyMs: 1000 });
+    const lean = createTwilioClient({ accountSid: SID, authToken: TOKEN, apiBase: url, timeoutMs: 100 });
+    const err = (await lean.messages.create({ to: TO, from: FROM, body: 'slow' }).catch((e: unknown) => e)) as Error & { status?: number };
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(twilio.RestException);
+    expect(err.message).toMatch(/timeout/);
+    expect(err.status).toBeUndefined();
+  });
+});
