@@ -102,6 +102,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
       (closing ??= (async () => {
         await queue.close().catch(() => undefined);
         await campaignQueue.close().catch(() => undefined);
+        await ctx.audit.flushSoon().catch(() => undefined); // staged entries of the last batches into the chain
         redis.disconnect();
         await prisma.disconnect();
       })()),

@@ -121,20 +121,22 @@ describe('batched dispatch', () => {
     const contacts = created.map((r) => r.body.contactId as string);
     await until(async () => ((await timers(ids)).every((t) => t.status === 'queued') ? true : null), 10_000);
 
-    // Hold the lowest contact id's row lock: the batch (which locks in id order) waits right there.
-    const first = [...contacts].sort()[0]!;
-    const stopped = phones[contacts.indexOf(first)]!;
+    // Hold the row locks of the contact that will text STOP and of the one in the kill switch's zip:
+    // whichever batch holds their timers waits for this transaction (batches may split the ten).
+    const first = contacts[0]!;
+    const blackedContact = contacts.at(-1)!;
+    const stopped = phones[0]!;
     const lock = new pg.Client({ connectionString: e.env['DATABASE_URL'] });
     lock.on('error', () => {});
     await lock.connect();
     try {
       await lock.query('BEGIN');
-      await lock.query('SELECT id FROM contacts WHERE id = $1::uuid FOR UPDATE', [first]);
+      await lock.query('SELECT id FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[first, blackedContact]]);
       await until(async () => {
         const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
         return Number(rows[0]!.n) > 0 ? true : null;
       }, 15_000, 50);
-      expect(e.emulator.emulator.messages().filter((m) => phones.includes(String(m.params['To'])))).toHaveLength(0);
+      expect(e.emulator.emulator.messages().filter((m) => m.params['To'] === stopped || m.params['To'] === phones.at(-1))).toHaveLength(0);
       // What a STOP and an admin's kill switch write, committed while the batch waits.
       await lock.query(
         `INSERT INTO suppressions (id, org_id, phone_e164, phone_hash, reason, source) SELECT gen_random_uuid(), org_id, phone_e164, phone_hash, 'STOP', 'inbound' FROM contacts WHERE id = $1::uuid`,

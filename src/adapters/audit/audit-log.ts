@@ -209,6 +209,8 @@ export class AuditLog {
   private readonly parallelFrom: number;
   /** Link passes in this process, per org. */
   private readonly linkers = new Map<string, LinkerState>();
+  /** Passes scheduled by linkSoon, per org. */
+  private readonly soon = new Map<string, { timer: NodeJS.Timeout; onError: (err: unknown) => void }>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -287,6 +289,32 @@ export class AuditLog {
     const done = new Promise<void>((resolve, reject) => s.waiters.push({ gen, resolve, reject }));
     if (!s.running) void this.linkLoop(orgId, s);
     return done;
+  }
+
+  /**
+   * Links the org's staged entries within `delayMs` (the hot paths: the entries of every batch
+   * committed meanwhile go into one pass, instead of a pass per batch). A failed pass is logged by
+   * `onError`; its entries wait for the next pass or the reconciler.
+   */
+  linkSoon(orgId: string, delayMs: number, onError: (err: unknown) => void): void {
+    if (this.soon.has(orgId)) return;
+    const timer = setTimeout(() => {
+      this.soon.delete(orgId);
+      this.link(orgId).catch(onError);
+    }, delayMs);
+    this.soon.set(orgId, { timer, onError });
+  }
+
+  /** Runs the passes `linkSoon` has scheduled, now (graceful shutdown). */
+  async flushSoon(): Promise<void> {
+    const due = [...this.soon];
+    this.soon.clear();
+    await Promise.all(
+      due.map(([orgId, { timer, onError }]) => {
+        clearTimeout(timer);
+        return this.link(orgId).catch(onError);
+      }),
+    );
   }
 
   private async linkLoop(orgId: string, s: LinkerState): Promise<void> {

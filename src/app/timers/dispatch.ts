@@ -43,7 +43,7 @@ import type { AuditInput } from '../../adapters/audit/audit-log.ts';
 import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
 import { HISTORY_WINDOW_MS, historyEntry, SENT_OR_MAYBE, stateOf, storedTimerInput, type EngineContext } from './context.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
-import { decisionRecord, linkStaged, reasonCodes, transition } from './records.ts';
+import { decisionRecord, linkStagedSoon, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
 import { MicroBatcher, type BatchAnswer } from '../micro-batcher.ts';
 
@@ -178,7 +178,7 @@ export class Dispatcher {
       try {
         const done = await sql.inTransaction(this.pool, (db) => this.judgeLocked(db, live.map((i) => items[i]!), [...contacts], settings, senders));
         live.forEach((i, k) => (answers[i] = { ok: done.outcomes[k]! }));
-        for (const orgId of done.staged) void linkStaged(ctx, orgId);
+        for (const orgId of done.staged) linkStagedSoon(ctx, orgId);
         if (done.nearTerm.length > 0) {
           await enqueueNearTerm(ctx, done.nearTerm, done.now).catch((err: Error) => ctx.log.warn({ timers: done.nearTerm.length, err: err.message }, 'enqueue after reschedule failed; the pump will retry'));
         }
@@ -403,7 +403,7 @@ export class Dispatcher {
         return new Set(entries.map((e) => e.orgId));
       }),
     );
-    for (const orgId of staged) void linkStaged(ctx, orgId);
+    for (const orgId of staged) linkStagedSoon(ctx, orgId);
     return items.map(() => ({ ok: undefined }));
   }
 

@@ -125,6 +125,14 @@ export async function linkStaged(ctx: EngineContext, orgId: string): Promise<voi
   await ctx.audit.link(orgId).catch((err: Error) => ctx.log.warn({ orgId, err: err.message }, 'linking staged audit entries failed; the reconciler will link them'));
 }
 
+/** How long the hot paths let staged entries gather before a link pass (one pass for many batches). */
+export const HOT_LINK_DELAY_MS = 50;
+
+/** `linkStaged` for the hot paths (dispatch, status callbacks): soon, once for every batch committed meanwhile. */
+export function linkStagedSoon(ctx: EngineContext, orgId: string): void {
+  ctx.audit.linkSoon(orgId, HOT_LINK_DELAY_MS, (err) => ctx.log.warn({ orgId, err: (err as Error).message }, 'linking staged audit entries failed; the reconciler will link them'));
+}
+
 export function reasonCodes(reasons: readonly Reason[]): string[] {
   return [...new Set(reasons.map((r) => r.code))];
 }

@@ -7,7 +7,7 @@
 import { AppError } from '../../domain/errors.ts';
 import { canTransition, type TimerStatus } from '../../domain/timer-rules.ts';
 import type { EngineContext } from './context.ts';
-import { linkStaged } from './records.ts';
+import { linkStagedSoon } from './records.ts';
 import { pgPoolOf } from '../../adapters/db/client.ts';
 import { inTransaction, sqlPool, type ClientPool, type Queryable } from '../../adapters/db/sql.ts';
 import { applyStatusMoves, timersForCallbacks, type CallbackTimerRow, type StatusMove } from '../../adapters/db/status-queries.ts';
@@ -155,7 +155,7 @@ export class StatusCallbacks {
       );
       return ids;
     });
-    for (const orgId of new Set(moves.filter((m) => moved.has(m.t.id)).map((m) => m.t.orgId))) void linkStaged(ctx, orgId);
+    for (const orgId of new Set(moves.filter((m) => moved.has(m.t.id)).map((m) => m.t.orgId))) linkStagedSoon(ctx, orgId);
     for (const m of moves) answers[m.index] = { ok: moved.has(m.t.id) ? 'applied' : 'ignored' };
     return answers;
   }
