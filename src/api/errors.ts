@@ -230,7 +230,10 @@ function isUndecodableParam(err: unknown): err is URIError {
   return err instanceof URIError && (err as { status?: unknown }).status === 400;
 }
 
-function send(res: Response, status: number, body: ErrorBody): void {
+function send(req: Request, res: Response, status: number, body: ErrorBody): void {
+  // Refused before its body was read (e.g. an upload whose CSV header is wrong): the rest of the
+  // body is never read, so the connection cannot carry another request; tell the client.
+  if (!req.complete && !res.hasHeader('Connection')) res.setHeader('Connection', 'close');
   if (status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   if (status === 401 && !res.hasHeader('WWW-Authenticate')) res.setHeader('WWW-Authenticate', 'Bearer realm="tcpa"');
   res.status(status).json(body);
@@ -255,18 +258,18 @@ export function errorHandler(logger: ErrorLogger): ErrorRequestHandler {
     if (appErr) {
       const status = httpStatusOf(appErr.code);
       if (status >= 500) logger.error({ err, requestId: requestIdOf(req, res), method: req.method, path: req.path }, 'request failed');
-      send(res, status, { error: appErr.toJSON() });
+      send(req, res, status, { error: appErr.toJSON() });
       return;
     }
 
     const requestId = requestIdOf(req, res);
     if (isUnavailableError(err)) {
       logger.warn({ err, requestId, method: req.method, path: req.path }, 'dependency unavailable');
-      send(res, 503, { error: { code: 'UNAVAILABLE', message: 'service temporarily unavailable, retry later', details: { requestId } } });
+      send(req, res, 503, { error: { code: 'UNAVAILABLE', message: 'service temporarily unavailable, retry later', details: { requestId } } });
       return;
     }
     logger.error({ err, requestId, method: req.method, path: req.path }, 'unhandled error');
-    send(res, 500, { error: { code: 'INTERNAL', message: 'internal error', details: { requestId } } });
+    send(req, res, 500, { error: { code: 'INTERNAL', message: 'internal error', details: { requestId } } });
   };
 }
 

@@ -301,9 +301,19 @@ async function send(c: Case): Promise<{ what: string; a: Answer }> {
 
 const stats = { cases: 0, api: 0, webhooks: 0, byStatus: {} as Record<string, number>, byRole: {} as Record<string, number>, routesHit: new Set<string>() };
 
+let lastCase: Case | undefined;
+
 async function check(c: Case): Promise<void> {
   const before = await rowCounts();
-  const { what, a } = await send(c);
+  const previous = lastCase;
+  lastCase = c;
+  let sent: Awaited<ReturnType<typeof send>>;
+  try {
+    sent = await send(c);
+  } catch (err) {
+    throw new Error(`the request failed: ${String(err)} (${String((err as { cause?: unknown }).cause)})\n  case: ${describeCase(c).slice(0, 1500)}\n  previous case: ${previous ? describeCase(previous).slice(0, 1500) : '(none)'}`);
+  }
+  const { what, a } = sent;
   stats.cases++;
   if (c.type === 'api') {
     stats.api++;
