@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { createEmulatorRouter } from './adapters/twilio/emulator.ts';
 import { createApp } from './api/app.ts';
+import { answerClientErrors } from './api/errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './adapters/log.ts';
 import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startPump, startReconciler } from './runtime.ts';
@@ -34,6 +35,7 @@ await bootOrExit(async () => {
     ...(emulator ? { mounts: [{ path: '/_emulator', router: emulator }] } : {}),
   });
   const server = app.listen(config.port, config.host);
+  answerClientErrors(server);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   // Streamed uploads (contact imports, campaign audiences of up to 1,000,000 rows) outlast Node's 300 s default.
   server.requestTimeout = 30 * 60_000;

@@ -14,10 +14,17 @@
  * - Anything else → 500 INTERNAL with a generic message and the request id in `details`; the
  *   error itself (stack included) only goes to the log, never to the client.
  *
+ * Requests Node's HTTP parser refuses before Express sees them (`answerClientErrors`): headers
+ * or a request line over the 16 KB limit → 413 PAYLOAD_TOO_LARGE; a malformed request (e.g. a
+ * NUL or another control character in a header) or one that timed out → 400 INVALID_ARGUMENT;
+ * in the same shape.
+ *
  * IDEMPOTENCY_MISMATCH answers 422, as Stripe does: the Idempotency-Key was already used with a
  * different request body, so the request is well-formed but cannot be processed as sent.
  */
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { AppError, assertNever, type ErrorCode } from '../domain/errors.ts';
@@ -218,7 +225,15 @@ function isExposedClientError(err: unknown): err is Error & { status: number } {
   return err instanceof Error && (err as { expose?: unknown }).expose === true && (err as { status?: unknown }).status === 400;
 }
 
-function send(res: Response, status: number, body: ErrorBody): void {
+/** Express's router could not decode a path parameter (`%ED%A0%80`, `%E0%A4%A`): a URIError it marks 400. */
+function isUndecodableParam(err: unknown): err is URIError {
+  return err instanceof URIError && (err as { status?: unknown }).status === 400;
+}
+
+function send(req: Request, res: Response, status: number, body: ErrorBody): void {
+  // Refused before its body was read (e.g. an upload whose CSV header is wrong): the rest of the
+  // body is never read, so the connection cannot carry another request; tell the client.
+  if (!req.complete && !res.hasHeader('Connection')) res.setHeader('Connection', 'close');
   if (status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   if (status === 401 && !res.hasHeader('WWW-Authenticate')) res.setHeader('WWW-Authenticate', 'Bearer realm="tcpa"');
   res.status(status).json(body);
@@ -237,23 +252,24 @@ export function errorHandler(logger: ErrorLogger): ErrorRequestHandler {
     if (err instanceof AppError) appErr = err;
     else if (err instanceof z.core.$ZodError) appErr = new AppError('INVALID_ARGUMENT', 'invalid request', issueDetails(err.issues));
     else if (isBodyParserError(err)) appErr = fromBodyParser(err);
+    else if (isUndecodableParam(err)) appErr = new AppError('INVALID_ARGUMENT', 'a path segment is not valid percent-encoded UTF-8', [{ path: 'params', message: 'not valid percent-encoded UTF-8' }]);
     else if (isExposedClientError(err)) appErr = new AppError('INVALID_ARGUMENT', err.message);
 
     if (appErr) {
       const status = httpStatusOf(appErr.code);
       if (status >= 500) logger.error({ err, requestId: requestIdOf(req, res), method: req.method, path: req.path }, 'request failed');
-      send(res, status, { error: appErr.toJSON() });
+      send(req, res, status, { error: appErr.toJSON() });
       return;
     }
 
     const requestId = requestIdOf(req, res);
     if (isUnavailableError(err)) {
       logger.warn({ err, requestId, method: req.method, path: req.path }, 'dependency unavailable');
-      send(res, 503, { error: { code: 'UNAVAILABLE', message: 'service temporarily unavailable, retry later', details: { requestId } } });
+      send(req, res, 503, { error: { code: 'UNAVAILABLE', message: 'service temporarily unavailable, retry later', details: { requestId } } });
       return;
     }
     logger.error({ err, requestId, method: req.method, path: req.path }, 'unhandled error');
-    send(res, 500, { error: { code: 'INTERNAL', message: 'internal error', details: { requestId } } });
+    send(req, res, 500, { error: { code: 'INTERNAL', message: 'internal error', details: { requestId } } });
   };
 }
 
@@ -261,3 +277,39 @@ export function errorHandler(logger: ErrorLogger): ErrorRequestHandler {
 export const notFoundRoute: RequestHandler = (req, _res, next) => {
   next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
 };
+
+// ---------------------------------------------------------------------------------------------
+// Requests the HTTP parser refuses
+// ---------------------------------------------------------------------------------------------
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 413: 'Payload Too Large' };
+
+/** The answer to a request Node's HTTP parser refused (by its `HPE_*` code); undefined when no answer should be written. */
+export function clientErrorAnswer(code: string | undefined): { status: number; body: ErrorBody } | undefined {
+  if (code === 'ECONNRESET' || code === 'EPIPE') return undefined;
+  const err =
+    code === 'HPE_HEADER_OVERFLOW' || code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+      ? new AppError('PAYLOAD_TOO_LARGE', 'the request line and headers are too large (16 KB at most)')
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('INVALID_ARGUMENT', 'the request did not arrive in time')
+        : new AppError('INVALID_ARGUMENT', 'malformed HTTP request: a header or the request line holds a character HTTP does not allow, or is not HTTP/1.1');
+  return { status: httpStatusOf(err.code), body: { error: err.toJSON() } };
+}
+
+/**
+ * Answers the requests Node's HTTP parser refuses (too large headers, control characters in a
+ * header, a malformed request line) with the error shape instead of Node's bare status line.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    const answer = clientErrorAnswer(err.code);
+    if (!answer || !socket.writable || (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(answer.body);
+    socket.end(
+      `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}

@@ -8,12 +8,15 @@
  * case, spaces, `_` and `-` ignored; other columns ignored), RFC 4180 quoting, a BOM allowed.
  * JSONL: one `{ "phone", "zip"?, "externalId"? }` object per line (numbers accepted as strings).
  * A record or line longer than `MAX_RECORD_CHARS` is one bad row (one huge line cannot fill
- * memory).
+ * memory). A field holding a character the policy refuses (src/domain/text.ts: NUL, a lone
+ * surrogate, a C0 control but TAB/CR/LF, U+FFFE, U+FFFF) makes its row a bad row too: such text
+ * could not be stored, and the file goes on.
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { parse as parseCsv, type CsvError } from 'csv-parse';
 import { AppError } from '../domain/errors.ts';
+import { badCharIndex, badTextMessage } from '../domain/text.ts';
 
 export type ContactFileFormat = 'csv' | 'jsonl';
 
@@ -58,6 +61,17 @@ export interface RowFields {
 export type RawRow = { line: number; fields: RowFields } | { line: number; error: Omit<RowError, 'line'> };
 
 const rowError = (line: number, code: string, message: string): RawRow => ({ line, error: { code, message } });
+
+/** The row, or a bad row when one of its fields breaks the character policy. */
+function checkedRow(line: number, fields: RowFields): RawRow {
+  for (const name of ['phone', 'zip', 'externalId'] as const) {
+    const v = fields[name];
+    if (v === undefined) continue;
+    const i = badCharIndex(v);
+    if (i >= 0) return rowError(line, 'INVALID_ROW', `${name} ${badTextMessage(v, i)}`);
+  }
+  return { line, fields };
+}
 
 /** CSV header name → field (case, spaces, `_` and `-` ignored); other columns are ignored. */
 const CSV_COLUMNS: Record<string, keyof RowFields> = { phone: 'phone', phonenumber: 'phone', zip: 'zip', zipcode: 'zip', externalid: 'externalId' };
@@ -104,7 +118,7 @@ export async function* csvContactRows(input: Readable): AsyncGenerator<RawRow> {
       const name = columns[i];
       if (name) fields[name] = record[i];
     }
-    yield { line, fields };
+    yield checkedRow(line, fields);
   }
   yield* skipped;
 }
@@ -131,7 +145,7 @@ function jsonRow(line: number, text: string): RawRow {
     if (v instanceof Error) return rowError(line, 'INVALID_ROW', v.message);
     fields[name] = v;
   }
-  return { line, fields };
+  return checkedRow(line, fields);
 }
 
 /** One JSON object per line; blank lines are skipped (they still count as lines). */

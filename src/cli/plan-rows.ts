@@ -7,6 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import { AppError } from '../domain/errors.ts';
+import { textIssues } from '../domain/text.ts';
 import { evaluate, parseCheckRequest, RawCheckSchema, type RawCheck } from '../app/evaluate.ts';
 import { LineBuffer, writeErrorLine, writeViewLine } from './plan-json.ts';
 
@@ -223,13 +224,30 @@ export function decideBatch(decider: RowDecider, batch: PlanBatch): BatchResult 
 export function jsonlValue(text: string): unknown {
   // A line starting with `{` is not blank: no trim needed.
   if (text.charCodeAt(0) !== 123 && text.trim() === '') return undefined;
+  // The flat parser's strings hold no refused character (it leaves those lines to JSON.parse).
   const flat = parseFlatObject(text);
   if (flat !== undefined) return flat;
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     return new AppError('INVALID_ROW', 'not valid JSON');
   }
+  return textError(value) ?? value;
+}
+
+/** A CSV record of `tcpa plan` (column → value), or an AppError when a value breaks the character policy. */
+export function csvValue(record: Record<string, string>): unknown {
+  return textError(record) ?? record;
+}
+
+/**
+ * INVALID_ROW when a string (or key) of the row holds a character the policy refuses
+ * (src/domain/text.ts: NUL, a lone surrogate, a C0 control but TAB/CR/LF, U+FFFE, U+FFFF).
+ */
+function textError(value: unknown): AppError | undefined {
+  const issue = textIssues(value, 1)[0];
+  return issue ? new AppError('INVALID_ROW', `${issue.path.join('.')}: ${issue.message}`) : undefined;
 }
 
 const SPACE = 32;
@@ -240,7 +258,8 @@ const BACKSLASH = 92;
 /**
  * `JSON.parse(text)` for the common line: an object whose values are strings, numbers, true,
  * false or null, with no escape sequence in its keys or strings, spaces and tabs as the only
- * whitespace, and no `__proto__` key. Undefined for anything else (then JSON.parse decides,
+ * whitespace, no lone surrogate, U+FFFE or U+FFFF (so that, with no control character and no
+ * escape either, every string is clean under src/domain/text.ts), and no `__proto__` key. Undefined for anything else (then JSON.parse decides,
  * errors included). Keys are assigned in order, so a repeated key keeps its first position and
  * its last value, as with JSON.parse.
  */
@@ -265,6 +284,11 @@ export function parseFlatObject(text: string): Record<string, unknown> | undefin
         const d = text.charCodeAt(k);
         if (d === QUOTE) break;
         if (d === BACKSLASH || d < 32) return undefined;
+        if (d >= 0xd800) {
+          const skip = wideChar(text, k, d);
+          if (skip < 0) return undefined;
+          k += skip;
+        }
       }
       if (k >= n) return undefined;
       const key = text.slice(k0, k);
@@ -284,6 +308,11 @@ export function parseFlatObject(text: string): Record<string, unknown> | undefin
           const d = text.charCodeAt(v);
           if (d === QUOTE) break;
           if (d === BACKSLASH || d < 32) return undefined;
+          if (d >= 0xd800) {
+            const skip = wideChar(text, v, d);
+            if (skip < 0) return undefined;
+            v += skip;
+          }
         }
         if (v >= n) return undefined;
         value = text.slice(v0, v);
@@ -319,6 +348,19 @@ export function parseFlatObject(text: string): Record<string, unknown> | undefin
   c = text.charCodeAt(i);
   while (c === SPACE || c === TAB) c = text.charCodeAt(++i);
   return i === n ? out : undefined;
+}
+
+/**
+ * At `i`, a code unit `d` ≥ U+D800: 1 to skip the low half of a surrogate pair, 0 for another
+ * allowed character, -1 for a lone surrogate, U+FFFE or U+FFFF (the line goes to JSON.parse and
+ * the character policy).
+ */
+function wideChar(text: string, i: number, d: number): number {
+  if (d <= 0xdbff) {
+    const e = text.charCodeAt(i + 1);
+    return e >= 0xdc00 && e <= 0xdfff ? 1 : -1;
+  }
+  return d <= 0xdfff || d >= 0xfffe ? -1 : 0;
 }
 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;

@@ -10,7 +10,7 @@ import { parse as parseCsv } from 'csv-parse';
 import type { CalendarSet } from '../domain/calendar/compile.ts';
 import type { RawCheck } from '../app/evaluate.ts';
 import { LineBuffer } from './plan-json.ts';
-import { decideBatch, emptySummary, jsonlValue, LineSplitter, mergeSummary, RowDecider, type PlanSummary } from './plan-rows.ts';
+import { csvValue, decideBatch, emptySummary, jsonlValue, LineSplitter, mergeSummary, RowDecider, type PlanSummary } from './plan-rows.ts';
 import { inputSize, planFormat, PlanWorkers, planWorkers } from './plan-workers.ts';
 
 export type { PlanSummary } from './plan-rows.ts';
@@ -101,7 +101,7 @@ export async function runPlan(
     if (progress && size) stream.on('data', (chunk: Buffer | string) => (bytesRead += chunk.length));
     const parser = stream.pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true, info: true }));
     for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      handle(rec.info.lines, rec.record);
+      handle(rec.info.lines, csvValue(rec.record));
       output.flush();
       await output.drain();
     }

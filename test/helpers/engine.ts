@@ -13,6 +13,7 @@ import { createApiKey } from '../../src/adapters/auth/api-keys.ts';
 import { createLogger } from '../../src/adapters/log.ts';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../src/adapters/twilio/emulator-main.ts';
 import { createApp } from '../../src/api/app.ts';
+import { answerClientErrors } from '../../src/api/errors.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createRuntime, startCampaignPlanner, startDispatcher, startPump, startReconciler, type Runtime, type Stoppable } from '../../src/runtime.ts';
 import { freshDatabase } from './db.ts';
@@ -68,6 +69,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
   const prefix = `t${randomBytes(5).toString('hex')}`;
   const emulator = await startEmulator({ port: 0, logger: false, callbackDelayMs: 20, ...opts.emulator, accounts: { [ACCOUNT_SID]: AUTH_TOKEN, ...opts.emulator?.accounts } });
   const server: Server = createServer();
+  answerClientErrors(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const databaseUrl = opts.databaseUrl ? await opts.databaseUrl(db.url) : db.url;

@@ -15,26 +15,17 @@
  * earlier answer (`contactId` for `/v1/contacts/:id/…`); otherwise a random uuid. Bodies are
  * the route's `example`, or `{}`.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ROLES, createApiKey, type ApiRole } from '../../src/adapters/auth/api-keys.ts';
 import { apiRoutes } from '../../src/api/app.ts';
 import type { RouteSpec } from '../../src/api/route.ts';
 import { ERROR_CODES } from '../../src/domain/errors.ts';
 import { startEngine, type TestEngine } from '../helpers/engine.ts';
-
-const UUID_G = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-interface Answer {
-  status: number;
-  text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON of many shapes
-  json: any;
-}
+import { call as callAt, label, paramNames, RouteIds, UUID_G, type Answer } from '../helpers/route-walk.ts';
 
 let e: TestEngine;
 let routes: RouteSpec[];
+let ids: RouteIds;
 const keysA = {} as Record<ApiRole, string>;
 const keysB = {} as Record<ApiRole, string>;
 let orgB: string;
@@ -43,114 +34,19 @@ const idsOfA = new Set<string>();
 /** Concrete path of each route, with org A's ids filled in. */
 const concrete = new Map<RouteSpec, { path: string; real: boolean }>();
 
-async function call(key: string | undefined, method: string, path: string, body?: unknown, rawBody?: string): Promise<Answer> {
-  const hasBody = body !== undefined || rawBody !== undefined;
-  const res = await fetch(`${e.url}${path}`, {
-    method: method.toUpperCase(),
-    headers: { ...(key === undefined ? {} : { authorization: `Bearer ${key}` }), ...(hasBody ? { 'content-type': 'application/json' } : {}) },
-    ...(hasBody ? { body: rawBody ?? JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, text, json };
-}
+const call = (key: string | undefined, method: string, path: string, body?: unknown, rawBody?: string): Promise<Answer> =>
+  callAt(e.url, key, method, path, { ...(body === undefined ? {} : { body }), ...(rawBody === undefined ? {} : { rawBody }) });
 
-const label = (r: RouteSpec) => `${r.method.toUpperCase()} ${r.path}`;
 const bodyOf = (r: RouteSpec): unknown => (r.body ? (r.example ?? {}) : undefined);
-const paramNames = (path: string) => [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
 
 function rememberA(a: Answer): void {
   for (const m of a.text.matchAll(UUID_G)) idsOfA.add(m[0].toLowerCase());
 }
 
-/** `/v1/kill-switches` → `killSwitchId`; `/v1/contacts` → `contactId`. */
-function idFieldOf(collection: string): string {
-  const last = collection.split('/').filter(Boolean).pop() ?? '';
-  const singular = last.replace(/(ch|sh|x|ss)es$/, '$1').replace(/s$/, '');
-  return `${singular.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())}Id`;
-}
-
-/** The id of what a POST created: `id`, `<name>Id`, or the first nested `id`. */
-function createdId(json: unknown, field: string): string | undefined {
-  if (json && typeof json === 'object' && !Array.isArray(json)) {
-    const o = json as Record<string, unknown>;
-    for (const k of ['id', field]) if (typeof o[k] === 'string' && UUID.test(o[k] as string)) return (o[k] as string).toLowerCase();
-  }
-  const stack: unknown[] = [json];
-  while (stack.length) {
-    const node = stack.shift();
-    if (Array.isArray(node)) stack.push(...node);
-    else if (node && typeof node === 'object') {
-      const id = (node as Record<string, unknown>)['id'];
-      if (typeof id === 'string' && UUID.test(id)) return id.toLowerCase();
-      stack.push(...Object.values(node));
-    }
-  }
-  return undefined;
-}
-
-/** `<name>Id` fields seen in org A's answers (e.g. contactId from a timer). */
-const fieldIds = new Map<string, string>();
-function rememberFields(json: unknown): void {
-  const stack: unknown[] = [json];
-  while (stack.length) {
-    const node = stack.pop();
-    if (Array.isArray(node)) stack.push(...node);
-    else if (node && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (/Id$/.test(k) && typeof v === 'string' && UUID.test(v) && !fieldIds.has(k)) fieldIds.set(k, v.toLowerCase());
-        else if (v && typeof v === 'object') stack.push(v);
-      }
-    }
-  }
-}
-
-/** Creates (or finds) a resource of org A in `collection` (a concrete path); undefined if it cannot. */
-const createdIn = new Map<string, string | undefined>();
-async function idIn(collection: string, paramName: string): Promise<string | undefined> {
-  if (createdIn.has(collection)) return createdIn.get(collection);
-  const field = idFieldOf(collection);
-  let id: string | undefined;
-  const creator = routes.find((r) => r.method === 'post' && r.example !== undefined && fillPattern(r.path, collection));
-  if (creator) {
-    const a = await call(e.key, 'post', collection, creator.example);
-    rememberA(a);
-    rememberFields(a.json);
-    if (a.status >= 200 && a.status < 300) id = createdId(a.json, field);
-  }
-  id ??= fieldIds.get(field) ?? (paramName.endsWith('Id') ? fieldIds.get(paramName) : undefined);
-  createdIn.set(collection, id);
-  return id;
-}
-
-/** Whether `pattern` (with :params) matches the concrete `path`. */
-function fillPattern(pattern: string, path: string): boolean {
-  const p = pattern.split('/');
-  const c = path.split('/');
-  return p.length === c.length && p.every((seg, i) => seg.startsWith(':') || seg === c[i]);
-}
-
-async function concretePath(r: RouteSpec): Promise<{ path: string; real: boolean }> {
-  let real = true;
-  const segs = r.path.split('/');
-  for (let i = 0; i < segs.length; i++) {
-    if (!segs[i]!.startsWith(':')) continue;
-    const name = segs[i]!.slice(1);
-    const id = await idIn(segs.slice(0, i).join('/'), name);
-    if (!id) real = false;
-    segs[i] = id ?? randomUUID();
-  }
-  return { path: segs.join('/'), real };
-}
-
 beforeAll(async () => {
   e = await startEngine({ parts: [] });
   routes = apiRoutes({ ctx: e.rt.ctx, ...(e.rt.config.secretKey ? { secretKey: e.rt.config.secretKey } : {}) });
+  ids = new RouteIds(routes, (collection, body) => call(e.key, 'post', collection, body));
   idsOfA.add(e.orgId.toLowerCase());
   for (const role of API_ROLES) keysA[role] = (await createApiKey(e.rt.prisma, { orgId: e.orgId, role, name: `matrix-${role}` })).key;
   const b = await createApiKey(e.rt.prisma, { orgName: `other-${e.prefix}`, role: 'admin' });
@@ -161,8 +57,8 @@ beforeAll(async () => {
   for (const admin of [e.key, keysB.admin]) expect((await call(admin, 'patch', '/v1/org/settings', { rateLimitPerMinute: 100_000 })).status).toBe(200);
 
   // Org A's resources: every collection POST with an example, then the ids of parameterised routes.
-  for (const r of routes) if (r.method === 'post' && r.example !== undefined && paramNames(r.path).length === 0) await idIn(r.path, 'id');
-  for (const r of routes) concrete.set(r, await concretePath(r));
+  for (const r of routes) if (r.method === 'post' && r.example !== undefined && paramNames(r.path).length === 0) await ids.idIn(r.path, 'id', rememberA);
+  for (const r of routes) concrete.set(r, await ids.concretePath(r, rememberA));
   // Org B gets resources of its own, so that its lists are not trivially empty.
   for (const r of routes) if (r.method === 'post' && r.example !== undefined && paramNames(r.path).length === 0) await call(keysB.admin, 'post', r.path, r.example);
 }, 60_000);

@@ -89,7 +89,12 @@ export type ListCampaignsInput = z.infer<typeof ListCampaignsQuery>;
 export const ListRowErrorsQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    cursor: z.string().regex(/^\d{1,10}$/, 'use nextCursor from a previous page').optional(),
+    // A line number (Postgres int4): at most 2,147,483,647, or the query would fail.
+    cursor: z
+      .string()
+      .regex(/^\d{1,10}$/, 'use nextCursor from a previous page')
+      .refine((c) => Number(c) <= 2_147_483_647, 'use nextCursor from a previous page')
+      .optional(),
   })
   .strict();
 export type ListRowErrorsInput = z.infer<typeof ListRowErrorsQuery>;
