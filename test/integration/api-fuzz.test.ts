@@ -311,7 +311,7 @@ async function check(c: Case): Promise<void> {
   try {
     sent = await send(c);
   } catch (err) {
-    throw new Error(`the request failed: ${String(err)} (${String((err as { cause?: unknown }).cause)})\n  case: ${describeCase(c).slice(0, 1500)}\n  previous case: ${previous ? describeCase(previous).slice(0, 1500) : '(none)'}`);
+    throw new Error(`the request failed: ${String(err)} (${String((err as { cause?: unknown }).cause)})\n  case: ${describeCase(c).slice(0, 1500)}\n  previous case: ${previous ? describeCase(previous).slice(0, 1500) : '(none)'}`, { cause: err });
   }
   const { what, a } = sent;
   stats.cases++;
