@@ -82,13 +82,20 @@ export interface IssueDetail {
 
 /** `['items', 0, 'zip']` with prefix `body` → `body.items[0].zip`. */
 export function formatPath(path: readonly PropertyKey[], prefix?: string): string {
+  // A path deeper than MAX_PATH_SEGMENTS is shown by its ends (a 45,000-deep body would
+  // otherwise be echoed as a 135 KB path).
+  const shown = path.length > MAX_PATH_SEGMENTS ? [...path.slice(0, PATH_HEAD), `…${path.length - PATH_HEAD - PATH_TAIL} more…`, ...path.slice(-PATH_TAIL)] : path;
   let out = prefix ?? '';
-  for (const seg of path) {
+  for (const seg of shown) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else out += out === '' ? String(seg) : `.${String(seg)}`;
   }
   return out;
 }
+
+const MAX_PATH_SEGMENTS = 32;
+const PATH_HEAD = 16;
+const PATH_TAIL = 8;
 
 /** Zod issues as `{ path, message }`, one entry per unknown key of a strict object. */
 export function issueDetails(issues: readonly z.core.$ZodIssue[], prefix?: string): IssueDetail[] {

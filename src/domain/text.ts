@@ -66,31 +66,43 @@ export interface TextIssue {
   message: string;
 }
 
+/** A node's place: its key or index and its parent's place (a linked list, so that walking a deep value costs O(size), not O(depth²)). */
+interface Place {
+  key: string | number;
+  parent: Place | null;
+}
+
+function pathOf(place: Place | null, last?: string | number): Array<string | number> {
+  const path: Array<string | number> = last === undefined ? [] : [last];
+  for (let p = place; p; p = p.parent) path.push(p.key);
+  return path.reverse();
+}
+
 /**
  * Every string (and object key) of a JSON-like value that breaks the policy, at most `max`
  * issues. Walks plain objects and arrays only, iteratively (a deeply nested body cannot
- * overflow the stack).
+ * overflow the stack) and in time linear in the value's size (a path is built only for an issue).
  */
 export function textIssues(value: unknown, max = 20): TextIssue[] {
   const out: TextIssue[] = [];
-  const stack: Array<{ v: unknown; path: Array<string | number> }> = [{ v: value, path: [] }];
+  const stack: Array<{ v: unknown; place: Place | null }> = [{ v: value, place: null }];
   while (stack.length > 0 && out.length < max) {
-    const { v, path } = stack.pop()!;
+    const { v, place } = stack.pop()!;
     if (typeof v === 'string') {
       const i = badCharIndex(v);
-      if (i >= 0) out.push({ path, message: badTextMessage(v, i) });
+      if (i >= 0) out.push({ path: pathOf(place), message: badTextMessage(v, i) });
     } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: [...path, i] });
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], place: { key: i, parent: place } });
     } else if (typeof v === 'object' && v !== null) {
       const keys = Object.keys(v);
       for (let k = keys.length - 1; k >= 0; k--) {
         const key = keys[k]!;
         const i = badCharIndex(key);
         if (i >= 0) {
-          out.push({ path: [...path, printable(key)], message: `field name ${badTextMessage(key, i)}` });
+          out.push({ path: pathOf(place, printable(key)), message: `field name ${badTextMessage(key, i)}` });
           continue;
         }
-        stack.push({ v: (v as Record<string, unknown>)[key], path: [...path, key] });
+        stack.push({ v: (v as Record<string, unknown>)[key], place: { key, parent: place } });
       }
     }
   }

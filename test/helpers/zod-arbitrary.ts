@@ -123,6 +123,8 @@ export const hostileRawBody: fc.Arbitrary<string> = fc.constantFrom(
   '{"constructor":{"prototype":{"polluted":true}}}',
   '['.repeat(5000) + ']'.repeat(5000),
   '{"a":'.repeat(2000) + '1' + '}'.repeat(2000),
+  // As deep as the default 100 KB BODY_LIMIT allows, a refused character at the bottom (walking it once took O(depth²)).
+  '{"x":' + '['.repeat(45_000) + '"\\u0000"' + ']'.repeat(45_000) + '}',
   '\ufeff{}',
   '{"x":"\\ud800"}',
 );
