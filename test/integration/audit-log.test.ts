@@ -200,6 +200,18 @@ describe('staged entries (AuditLog.stage + link)', () => {
     expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 7, lastSeq: 7 });
   });
 
+  it('link in staging order across a change in the ids\' number of digits (ids were once sorted as text: 10 before 9)', async () => {
+    const orgId = await newOrg();
+    const log = new AuditLog(prisma);
+    const [row] = await prisma.$queryRaw<Array<{ n: bigint }>>`SELECT nextval(pg_get_serial_sequence('audit_pending', 'id')) AS n`;
+    const boundary = 10 ** String(row!.n).length; // the next id with one more digit
+    await prisma.$queryRaw`SELECT setval(pg_get_serial_sequence('audit_pending', 'id'), ${boundary - 4})`;
+    for (let i = 0; i < 8; i++) await prisma.$transaction((tx) => log.stage(orgId, inputs(1, `s${i}-`), tx));
+    await log.link(orgId);
+    expect((await chainOf(orgId)).map((e) => (e.data as { tag: string }).tag)).toEqual(['s0-', 's1-', 's2-', 's3-', 's4-', 's5-', 's6-', 's7-']);
+    expect(await log.verify(orgId)).toMatchObject({ ok: true, count: 8 });
+  });
+
   it('a staging transaction that rolls back leaves nothing; append links what is staged first', async () => {
     const orgId = await newOrg();
     const log = new AuditLog(prisma);

@@ -107,7 +107,7 @@ interface PendingRow {
 
 const PENDING_SQL = `SELECT id::text AS id, action, timer_id::text AS "timerId", contact_id::text AS "contactId", journey_id::text AS "journeyId",
     campaign_id::text AS "campaignId", decision, reason_codes AS "reasonCodes", data AS "dataJson", (extract(epoch from created_at) * 1000)::float8 AS "createdAt"
-  FROM audit_pending WHERE org_id = $1::uuid AND id > $2::bigint ORDER BY id LIMIT $3`;
+  FROM audit_pending WHERE org_id = $1::uuid AND id > $2::bigint ORDER BY audit_pending.id LIMIT $3`;
 
 interface LinkerState {
   requested: number;
