@@ -93,6 +93,8 @@ export const EnvSchema = z
     JOB_LOCK: Duration.default(30_000),
     /** A queued timer this late with no live job is re-enqueued by the reconciler. */
     OVERDUE_GRACE: Duration.default(30_000),
+    /** After a lost send's lease ended, how long the provider may take to list it before its absence is concluded (and the timer requeued). */
+    LOST_SEND_GRACE: Duration.default(120_000),
     DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(DEFAULT_DISPATCH_CONCURRENCY),
     DISPATCH_BATCH: z.coerce.number().int().min(1).max(1000).default(DEFAULT_DISPATCH_BATCH),
     /** Campaign chunks a planner process plans at once. */
@@ -142,6 +144,7 @@ export interface Config {
   pumpIntervalMs: number;
   reconcileIntervalMs: number;
   leaseMs: number;
+  lostSendGraceMs: number;
   jobLockMs: number;
   overdueGraceMs: number;
   dispatchConcurrency: number;
@@ -191,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pumpIntervalMs: e.PUMP_INTERVAL,
     reconcileIntervalMs: e.RECONCILE_INTERVAL,
     leaseMs: e.LEASE,
+    lostSendGraceMs: e.LOST_SEND_GRACE,
     jobLockMs: e.JOB_LOCK,
     overdueGraceMs: e.OVERDUE_GRACE,
     dispatchConcurrency: e.DISPATCH_CONCURRENCY,

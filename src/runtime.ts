@@ -83,6 +83,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     settings: {
       horizonMs: config.horizonMs,
       leaseMs: config.leaseMs,
+      lostSendGraceMs: config.lostSendGraceMs,
       overdueGraceMs: config.overdueGraceMs,
       publicBaseUrl: config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`,
       journeyTtlMs: config.journeyTtlMs,

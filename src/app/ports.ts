@@ -77,11 +77,46 @@ export interface ProviderStatus {
   errorCode: number | null;
 }
 
+/** One outbound send found at the provider by `findSends`: what matching an unrecorded send needs, never its body. */
+export interface ProviderSend {
+  providerId: string;
+  status: string;
+  errorCode: number | null;
+  /** The number it went out from (for a messaging service, the one the service picked). */
+  from: string | null;
+  messagingServiceSid: string | null;
+  /** SHA-256 (hex) of an SMS body as the provider holds it; null for calls. */
+  bodySha256: string | null;
+  /** The request's idempotency token, where the provider echoes it (Twilio does not: null). */
+  idempotencyToken: string | null;
+  /** When the provider created it, UTC ms (whole seconds at Twilio). */
+  createdAt: number;
+}
+
+/** What `findSends` looks for: outbound sends of one channel to `to` created from `since` on (UTC ms). */
+export interface SendQuery {
+  channel: Channel;
+  to: string;
+  since: number;
+}
+
+export interface SendListing {
+  sends: ProviderSend[];
+  /** False when the provider had more than could be read: absence cannot be concluded. */
+  complete: boolean;
+}
+
 export interface SenderPort {
   /** Throws SendFailure. */
   send(req: SendRequest): Promise<SendResult>;
   /** Looks up an earlier send by provider id; null when the provider does not know it. */
   lookup(orgId: string, channel: Channel, providerId: string): Promise<ProviderStatus | null>;
+  /**
+   * Lists the provider's outbound sends to a number from an instant on (Twilio's list filters
+   * `To` + `DateSent>=` / `StartTime>=`), for settling a send whose answer was lost. Throws
+   * SendFailure when the provider cannot be asked.
+   */
+  findSends?(orgId: string, query: SendQuery): Promise<SendListing>;
   /** The auth token that signs this org's webhooks (to validate X-Twilio-Signature). */
   webhookToken(orgId: string): Promise<string>;
   /** Drops anything cached about the org's credentials (after they change). */

@@ -123,6 +123,16 @@ function decisionOf(data: Record<string, unknown>): DecisionRecord | null {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/** `, found in the provider's list by body-hash+sender+time` for a lost send settled by the reconciler. */
+function foundBy(data: Record<string, unknown>): string {
+  return typeof data['matchedBy'] === 'string' ? `, found in the provider's list of sends by ${data['matchedBy']} after its answer was lost` : '';
+}
+
+function windowOf(data: Record<string, unknown>): string {
+  const w = asObject(data['window']);
+  return `${String(w['from'] ?? '?')} and ${String(w['to'] ?? '?')}`;
+}
+
 export class TimerExplanations {
   constructor(private readonly ctx: EngineContext) {}
 
@@ -233,7 +243,9 @@ export class TimerExplanations {
           story.push(`Claimed by dispatcher ${String(data['worker'] ?? '(unknown)')} at ${when}${data['attempt'] ? ` (attempt ${String(data['attempt'])})` : ''}, after judging again at fire time under calendars ${rec?.calendarVersion ?? '(unknown)'}: ${because}`);
           break;
         case 'timer.sent':
-          story.push(`Sent (${String(data['providerId'] ?? 'no provider id')}) at ${when}${data['providerStatus'] ? `, provider status ${String(data['providerStatus'])}` : ''}${data['validitySeconds'] ? `, valid at the provider for ${String(data['validitySeconds'])} s` : ''}.`);
+          story.push(
+            `Sent (${String(data['providerId'] ?? 'no provider id')}) at ${when}${data['providerStatus'] ? `, provider status ${String(data['providerStatus'])}` : ''}${data['validitySeconds'] ? `, valid at the provider for ${String(data['validitySeconds'])} s` : ''}${foundBy(data)}.`,
+          );
           break;
         case 'timer.delivered':
         case 'timer.undelivered':
@@ -241,7 +253,7 @@ export class TimerExplanations {
           const word = e.action.slice('timer.'.length);
           const err = data['errorCode'] ?? data['providerCode'];
           story.push(
-            `${word[0]!.toUpperCase()}${word.slice(1)} at ${when}${data['providerId'] ? ` (${String(data['providerId'])})` : ''}${data['via'] ? `, reported by ${String(data['via'])}` : ''}${err ? `, provider error ${String(err)}` : ''}.${because ? ` ${because}` : ''}`,
+            `${word[0]!.toUpperCase()}${word.slice(1)} at ${when}${data['providerId'] ? ` (${String(data['providerId'])})` : ''}${data['matchedBy'] ? foundBy(data) : data['via'] ? `, reported by ${String(data['via'])}` : ''}${err ? `, provider error ${String(err)}` : ''}.${because ? ` ${because}` : ''}`,
           );
           break;
         }
@@ -261,7 +273,10 @@ export class TimerExplanations {
           story.push(`The dispatcher went silent after claiming it; at ${when} its outcome became unknown (never sent again blindly).`);
           break;
         case 'timer.needs_review':
-          story.push(`Flagged for review at ${when}: the outcome is unknown and the provider did not confirm it.`);
+          story.push(`Flagged for review at ${when}: the outcome is unknown and the provider did not confirm it${typeof data['note'] === 'string' ? ` (${data['note']})` : ''}.`);
+          break;
+        case 'timer.requeued':
+          story.push(`At ${when} the provider's list showed nothing sent to the number between ${windowOf(data)}: the lost attempt never left, so it was queued once more (and judged again when it fired).`);
           break;
         default:
           story.push(`${e.action} at ${when}${e.decision ? `: ${e.decision}` : ''}${because ? `. ${because}` : '.'}`);

@@ -19,8 +19,9 @@ export const FINAL_STATUSES: readonly TimerStatus[] = ['delivered', 'undelivered
 
 /**
  * The life cycle. `sending` is held under a lease by one dispatcher; a lease that expires
- * makes the timer `unknown` (the send may or may not have happened) — it is never sent again,
- * only settled from the provider's answer or flagged for review.
+ * makes the timer `unknown` (the send may or may not have happened) — no ordinary move sends it
+ * again: it is settled from the provider's answer or flagged for review. The one way back is
+ * ABSENT_REQUEUE, taken only by the reconciler when the provider proves that nothing left.
  */
 export const TRANSITIONS: Readonly<Record<TimerStatus, readonly TimerStatus[]>> = {
   scheduled: ['scheduled', 'queued', 'cancelled', 'suppressed'],
@@ -34,6 +35,14 @@ export const TRANSITIONS: Readonly<Record<TimerStatus, readonly TimerStatus[]>> 
   cancelled: [],
   suppressed: [],
 };
+
+/**
+ * `unknown` → `queued`, outside TRANSITIONS (so that no move computed from them, `sourcesOf`
+ * included, can ever take it): only when the provider's list shows that nothing went to the
+ * number in the send's window after the lease and a grace period (src/domain/provider-match.ts),
+ * and once per timer.
+ */
+export const ABSENT_REQUEUE = { from: 'unknown', to: 'queued' } as const satisfies { from: TimerStatus; to: TimerStatus };
 
 export function canTransition(from: TimerStatus, to: TimerStatus): boolean {
   return TRANSITIONS[from].includes(to);

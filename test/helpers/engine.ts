@@ -67,7 +67,9 @@ export const AUTH_TOKEN = randomBytes(16).toString('hex');
 export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine> {
   const db = await freshDatabase();
   const prefix = `t${randomBytes(5).toString('hex')}`;
-  const emulator = await startEmulator({ port: 0, logger: false, callbackDelayMs: 20, ...opts.emulator, accounts: { [ACCOUNT_SID]: AUTH_TOKEN, ...opts.emulator?.accounts } });
+  const clock = { offset: opts.clockOffsetMs ?? 0, now: () => Date.now() + clock.offset };
+  // The provider's dates on the engine's clock, as they are in production (one real clock): the reconciler compares them.
+  const emulator = await startEmulator({ port: 0, logger: false, callbackDelayMs: 20, now: () => clock.now(), ...opts.emulator, accounts: { [ACCOUNT_SID]: AUTH_TOKEN, ...opts.emulator?.accounts } });
   const server: Server = createServer();
   answerClientErrors(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -88,7 +90,6 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
     TCPA_SECRET_KEY: randomBytes(32).toString('base64'),
     ...opts.env,
   };
-  const clock = { offset: opts.clockOffsetMs ?? 0, now: () => Date.now() + clock.offset };
   const config = loadConfig(env);
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test-engine' });
   const rt = createRuntime(config, { clock, log });

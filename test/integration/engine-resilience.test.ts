@@ -4,6 +4,9 @@
  * 1. A dispatcher process SIGKILLed while its sends are in flight: its claimed timers expire into
  *    `unknown` and are settled by the provider's status callbacks, never resent; the rest are sent
  *    by another dispatcher. Exactly one message per contact, nothing lost.
+ * 1b. The same kill with the status callbacks lost too: the reconciler finds each send in the
+ *    provider's list (by body hash, sender and time) and settles it `delivered`; killed before the
+ *    requests left, the provider has nothing, so each timer is queued once more and sent once.
  * 2. Redis loses its data (FLUSHALL on a private redis-server): the reconciler notices the missing
  *    marker and re-adds every queued timer; all are sent once, on time.
  * 3. Postgres unreachable (the engine's DATABASE_URL goes through a TCP proxy the test takes down):
@@ -295,11 +298,124 @@ describe('engine resilience', () => {
     expect(expired.length).toBeGreaterThanOrEqual(1);
     // Whatever the killed dispatcher staged but never linked is in the chain now (linked by a later pass or the reconciler).
     await until(async () => ((await e.rt.prisma.auditPending.count()) === 0 ? true : null), 10_000, 200);
-    const settledByCallback = await e.rt.prisma.auditEntry.count({ where: { timerId: { in: expired }, action: 'timer.sent', data: { path: ['via'], equals: 'status-callback' } } });
-    expect(settledByCallback).toBe(expired.length);
+    // Settled by the status callback or, if the reconciler asked first, from the provider's list.
+    const moves = await e.rt.prisma.auditEntry.findMany({ where: { timerId: { in: expired }, action: { in: ['timer.sent', 'timer.delivered'] } }, select: { timerId: true, data: true } });
+    const settledBy = moves.filter((a) => (a.data as { via?: string }).via !== undefined);
+    expect(new Set(settledBy.map((a) => a.timerId))).toEqual(new Set(expired));
+    for (const a of settledBy) expect(['status-callback', 'provider-list']).toContain((a.data as { via?: string }).via);
 
     await expectAuditChainOk(e);
   }, 90_000);
+
+  it('killed between the provider\'s acceptance and the database write, status callbacks lost: settled `delivered` from the provider\'s list, one message each', async () => {
+    const CHILD_CONCURRENCY = 5;
+    const e = await startEngine({
+      parts: ['pump', 'reconciler'],
+      env: { LEASE: '3s', JOB_LOCK: '3s', LOST_SEND_GRACE: '2s' },
+      // Each create is answered after 1.5 s (the child dies waiting); the messages are delivered at the provider within ~0.3 s.
+      emulator: { latencyMs: 1500, callbackDelayMs: 100 },
+      clockOffsetMs: offsetTo(NOON_NY),
+    });
+    onCleanup(() => e.stop());
+    const phones = phoneNumbers(12, 4);
+    const timers = await createTimers(e, phones, () => e.clock.now());
+    const ids = [...timers.keys()];
+    await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
+
+    // The child's sends name a status callback URL where nothing listens: every callback for them is lost.
+    const deadUrl = `http://127.0.0.1:${await freePort()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, ...e.env, PUBLIC_BASE_URL: deadUrl, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: String(CHILD_CONCURRENCY), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const childOutput = captureOutput(child);
+    onCleanup(() => stopChild(child));
+    const atKill = await until(async () => {
+      if (!alive(child)) throw new Error(`the child dispatcher exited early (code ${child.exitCode}): ${childOutput()}`);
+      const claimed = (await timerRows(e, ids)).filter((t) => t.status === 'sending');
+      const received = new Set(e.emulator.emulator.messages().map((m) => m.idempotencyToken));
+      return claimed.length >= CHILD_CONCURRENCY && claimed.every((t) => received.has(t.id)) ? claimed : null;
+    }, 60_000, 25);
+    child.kill('SIGKILL');
+    if (alive(child)) await once(child, 'exit');
+    const lost = atKill.filter((t) => t.leaseOwner?.includes(`:${child.pid}:`) && t.providerId === null);
+    expect(lost.length).toBeGreaterThanOrEqual(1);
+
+    e.start('dispatcher');
+    const final = await waitForStatuses(e, ids, ['delivered'], 60_000);
+    for (const t of final) expect(t.attempts, `attempts of ${t.id}`).toBe(1);
+    const tally = expectExactlyOneMessageEach(e, timers);
+
+    for (const t of lost) {
+      const message = tally.created.find((m) => m.idempotencyToken === t.id)!;
+      // Its callbacks went to the dead URL and were lost: nothing but the provider's list could settle it.
+      expect(message.callbacks.length).toBeGreaterThan(0);
+      expect(message.callbacks.every((c) => c.url.startsWith(deadUrl) && c.responseStatus === null)).toBe(true);
+      expect(final.find((f) => f.id === t.id)!.providerId).toBe(message.sid);
+      const actions = await auditActions(e, t.id);
+      expect(actions.filter((a) => a !== 'timer.queued')).toEqual(['timer.created', 'timer.claimed', 'timer.lease_expired', 'timer.delivered']);
+      const settled = await e.rt.prisma.auditEntry.findFirstOrThrow({ where: { timerId: t.id, action: 'timer.delivered' } });
+      expect(settled.data).toMatchObject({ providerId: message.sid, providerStatus: 'delivered', via: 'provider-list', matchedBy: 'body-hash+sender+time' });
+    }
+    await until(async () => ((await e.rt.prisma.auditPending.count()) === 0 ? true : null), 10_000, 200);
+    await expectAuditChainOk(e);
+    const story = await e.api('GET', `/v1/timers/${lost[0]!.id}/explanation`);
+    expect(story.body.story.join(' ')).toMatch(/found in the provider's list of sends by body-hash\+sender\+time/);
+  }, 120_000);
+
+  it('killed before its requests left: the provider has nothing, so each lost timer is queued once more and sent exactly once', async () => {
+    const CHILD_CONCURRENCY = 8;
+    const e = await startEngine({
+      parts: ['pump', 'reconciler'],
+      env: { LEASE: '3s', JOB_LOCK: '3s', LOST_SEND_GRACE: '2s' },
+      clockOffsetMs: offsetTo(NOON_NY),
+    });
+    onCleanup(() => e.stop());
+    // The child's provider is a black hole: connections are accepted and never answered, nothing reaches the emulator.
+    const held = new Set<Socket>();
+    const hole = createServer((sock) => {
+      held.add(sock);
+      sock.on('error', () => {});
+      sock.on('close', () => held.delete(sock));
+    });
+    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => new Promise<void>((resolve) => { for (const s of held) s.destroy(); hole.close(() => resolve()); }));
+
+    const phones = phoneNumbers(CHILD_CONCURRENCY, 5);
+    const timers = await createTimers(e, phones, () => e.clock.now());
+    const ids = [...timers.keys()];
+    await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
+    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, ...e.env, TWILIO_API_BASE: `http://127.0.0.1:${(hole.address() as AddressInfo).port}`, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: String(CHILD_CONCURRENCY), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const childOutput = captureOutput(child);
+    onCleanup(() => stopChild(child));
+    // Every timer claimed by the child, its request stuck before reaching any provider.
+    await until(async () => {
+      if (!alive(child)) throw new Error(`the child dispatcher exited early (code ${child.exitCode}): ${childOutput()}`);
+      const rows = await timerRows(e, ids);
+      return rows.every((t) => t.status === 'sending' && t.leaseOwner?.includes(`:${child.pid}:`)) && held.size > 0 ? true : null;
+    }, 60_000, 25);
+    child.kill('SIGKILL');
+    if (alive(child)) await once(child, 'exit');
+    expect(e.emulator.emulator.messages()).toHaveLength(0);
+
+    e.start('dispatcher');
+    const final = await waitForStatuses(e, ids, ['delivered'], 60_000);
+    expectExactlyOneMessageEach(e, timers);
+    for (const t of final) {
+      expect(t.attempts, `attempts of ${t.id}`).toBe(2);
+      const actions = (await auditActions(e, t.id)).filter((a) => a !== 'timer.queued');
+      expect(actions).toEqual(['timer.created', 'timer.claimed', 'timer.lease_expired', 'timer.requeued', 'timer.claimed', 'timer.sent', 'timer.delivered']);
+    }
+    const requeued = await e.rt.prisma.auditEntry.findFirstOrThrow({ where: { timerId: ids[0]!, action: 'timer.requeued' } });
+    expect(requeued.data).toMatchObject({ via: 'provider-list', graceMs: 2000 });
+    await until(async () => ((await e.rt.prisma.auditPending.count()) === 0 ? true : null), 10_000, 200);
+    await expectAuditChainOk(e);
+  }, 120_000);
 
   it('a batch of claims cut by SIGKILL mid-send, then Redis FLUSHALL: no duplicate, nothing lost', async () => {
     const redis = await startPrivateRedis();

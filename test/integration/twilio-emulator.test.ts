@@ -393,6 +393,87 @@ describe('failure injection', () => {
   });
 });
 
+describe('lists (GET Messages.json / Calls.json) with Twilio’s filters and paging', () => {
+  // The emulator's own clock, moved by the test: resources' dates are exact.
+  const T0 = Date.parse('2026-12-08T17:00:00Z');
+  let now = T0;
+  const at = (iso: string) => (now = Date.parse(iso));
+  const OTHER = '+15558675311';
+
+  it('filters messages by To, From and DateSent (an instant or a whole day, on/before/after), newest first, across pages', async () => {
+    const { client, url, app } = await emulator({ now: () => now, callbackDelayMs: 1, queueTimeMs: 1 });
+    const sent: string[] = [];
+    for (const [iso, to, from] of [
+      ['2026-12-07T23:59:58Z', TO, FROM],
+      ['2026-12-08T17:00:00Z', TO, FROM],
+      ['2026-12-08T17:00:05Z', OTHER, FROM],
+      ['2026-12-08T17:00:09Z', TO, '+15005550010'],
+      ['2026-12-08T18:30:00Z', TO, FROM],
+    ] as const) {
+      at(iso);
+      const m = await client.messages.create({ to, from, body: `at ${iso}` });
+      sent.push(m.sid);
+      // It reaches `sent` (its DateSent) on this instant, before the clock moves.
+      await waitFor(() => (app.emulator.messages().find((r) => r.sid === m.sid)?.resource?.date_sent ? true : null));
+    }
+    // A rejected request created nothing and is never listed.
+    await rejection(client.messages.create({ to: '+15005550001', from: FROM, body: 'x' }));
+
+    const sids = (list: Array<{ sid: string }>) => list.map((m) => sent.indexOf(m.sid));
+    expect(sids(await client.messages.list({ to: TO }))).toEqual([4, 3, 1, 0]); // newest first
+    expect(sids(await client.messages.list({ to: TO, from: FROM }))).toEqual([4, 1, 0]);
+    expect(sids(await client.messages.list({ to: TO, dateSentAfter: new Date('2026-12-08T17:00:00Z') }))).toEqual([4, 3, 1]);
+    expect(sids(await client.messages.list({ to: TO, dateSentBefore: new Date('2026-12-08T17:00:09Z') }))).toEqual([3, 1, 0]);
+    expect(sids(await client.messages.list({ to: TO, dateSent: new Date('2026-12-08T18:30:00Z') }))).toEqual([4]);
+    // A day: `DateSent>=2026-12-08` arrives as key "DateSent>", as in Twilio's documentation.
+    const day = await fetch(`${url}/${'2010-04-01'}/Accounts/${SID}/Messages.json?To=${encodeURIComponent(TO)}&DateSent%3E=2026-12-08`, { headers: { authorization: BASIC } });
+    expect(day.status).toBe(200);
+    const dayBody = (await day.json()) as { messages: Array<{ sid: string; date_sent: string }>; page_size: number; next_page_uri: string | null };
+    expect(sids(dayBody.messages)).toEqual([4, 3, 1]);
+    expect(dayBody).toMatchObject({ page_size: 50, next_page_uri: null });
+    expect(dayBody.messages[0]!.date_sent).toMatch(RFC2822);
+    const before = await fetch(`${url}/2010-04-01/Accounts/${SID}/Messages.json?To=${encodeURIComponent(TO)}&DateSent%3C=2026-12-07`, { headers: { authorization: BASIC } });
+    expect(sids(((await before.json()) as { messages: Array<{ sid: string }> }).messages)).toEqual([0]);
+    // Paging: twilio-node follows next_page_uri (and its PageToken) to the end, or stops at `limit`.
+    expect(sids(await client.messages.list({ to: TO, pageSize: 1 }))).toEqual([4, 3, 1, 0]);
+    expect(sids(await client.messages.list({ to: TO, pageSize: 1, limit: 2 }))).toEqual([4, 3]);
+    const page = await client.messages.page({ to: TO, pageSize: 3 });
+    expect(page.instances).toHaveLength(3);
+    expect(page.nextPageUrl).toContain('PageToken=PA');
+    // A bad date is Twilio's 400.
+    const bad = await fetch(`${url}/2010-04-01/Accounts/${SID}/Messages.json?DateSent=yesterday`, { headers: { authorization: BASIC } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 20001, status: 400 });
+    // Another account's list is not found.
+    const other = await fetch(`${url}/2010-04-01/Accounts/AC${'f'.repeat(32)}/Messages.json`, { headers: { authorization: BASIC } });
+    expect(other.status).toBe(404);
+  });
+
+  it('a message still queued has no DateSent: a DateSent filter misses it, the unfiltered list has it', async () => {
+    const { client } = await emulator({ now: () => now, queueTimeMs: 60_000 });
+    at('2026-12-08T17:00:00Z');
+    const m = await client.messages.create({ to: TO, from: FROM, body: 'queued' });
+    expect(m.status).toBe('queued');
+    expect(m.dateSent).toBeNull();
+    expect(await client.messages.list({ to: TO, dateSentAfter: new Date('2026-12-08T00:00:00Z') })).toEqual([]);
+    expect((await client.messages.list({ to: TO })).map((x) => x.sid)).toEqual([m.sid]);
+  });
+
+  it('filters calls by To, Status and StartTime (a call not yet answered has none)', async () => {
+    const { client, app } = await emulator({ now: () => now, callbackDelayMs: 1 });
+    at('2026-12-08T17:00:00Z');
+    const answered = await client.calls.create({ to: TO, from: FROM, twiml: '<Response><Say>Hi</Say></Response>' });
+    // queued → initiated → ringing → in-progress (its StartTime) → completed
+    await waitFor(() => (app.emulator.calls().find((r) => r.sid === answered.sid)?.resource?.status === 'completed' ? true : null));
+    const slow = await emulator({ now: () => now, callbackDelayMs: 60_000 });
+    const pending = await slow.client.calls.create({ to: TO, from: FROM, twiml: '<Response/>' });
+    expect((await client.calls.list({ to: TO, startTimeAfter: new Date('2026-12-08T16:59:00Z') })).map((c) => c.sid)).toEqual([answered.sid]);
+    expect((await client.calls.list({ to: TO, status: 'completed' })).map((c) => c.sid)).toEqual([answered.sid]);
+    expect(await slow.client.calls.list({ to: TO, startTimeAfter: new Date('2026-12-08T16:59:00Z') })).toEqual([]);
+    expect((await slow.client.calls.list({ to: TO })).map((c) => c.sid)).toEqual([pending.sid]);
+  });
+});
+
 describe('inspection, mounting and the standalone runner', () => {
   it('GET /_emulator/messages lists what it received; DELETE resets', async () => {
     const { url, client } = await emulator();

@@ -24,6 +24,11 @@
  *   sent for a resource's initial status, as on Twilio. Voice callbacks are sent only for the
  *   StatusCallbackEvent values asked for (default: `completed`), as on Twilio.
  *
+ * - Lists: `GET Messages.json` (To, From, DateSent / DateSent< / DateSent>) and `GET Calls.json`
+ *   (To, From, Status, StartTime…, EndTime…), newest first, paged as Twilio pages them (PageSize up
+ *   to 1,000, default 50; `next_page_uri` with a PageToken). A date filter never matches a resource
+ *   whose date is not set yet (a queued message has no DateSent), as on Twilio.
+ *
  * Idempotency: Twilio's Messages/Calls create endpoints take no idempotency key, and twilio-node v6
  * sends none (its message/call `create` set only Content-Type and Accept). `I-Twilio-Idempotency-Token`
  * is the header Twilio puts on the webhooks it sends. The emulator nevertheless dedupes creates on
@@ -122,6 +127,8 @@ export interface EmulatorOptions {
   callbackTimeoutMs?: number;
   /** Source of randomness for failure rates and delay ranges (inject for determinism). */
   random?: () => number;
+  /** The emulator's clock (UTC ms) for resources' dates and list filters. Default Date.now (a test engine with an offset clock passes its own). */
+  now?: () => number;
   logger?: EmulatorLogger;
 }
 
@@ -414,6 +421,66 @@ function yyMMddHHmm(d: Date): string {
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}`;
 }
 
+
+// --- list filters (GET Messages.json / Calls.json) -------------------------------------------
+
+/**
+ * One date filter of a list request, as Twilio reads it: `DateSent=2026-12-08` (that UTC day),
+ * `DateSent<=…` (sent on or before) and `DateSent>=…` (on or after) — in a query string the `<`
+ * or `>` ends the key (`DateSent>`), which is how twilio-node sends `dateSentAfter`. The value is a
+ * day (`YYYY-MM-DD`, whole UTC days) or an ISO 8601 instant. A resource whose date is not set yet
+ * (a message still queued has no DateSent, a call not yet answered no StartTime) never matches.
+ */
+interface DateFilter {
+  field: string;
+  op: 'on' | 'before' | 'after';
+  /** Inclusive bounds, UTC ms. */
+  from: number;
+  to: number;
+}
+
+function parseDateFilter(field: string, op: DateFilter['op'], value: string): DateFilter | SyncFailure {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  let from: number;
+  let to: number;
+  if (day) {
+    from = Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3]));
+    to = from + 86_400_000 - 1;
+  } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(value)) {
+    from = Date.parse(value);
+    to = from + 999; // Twilio's dates have whole seconds
+  } else {
+    from = NaN;
+    to = NaN;
+  }
+  if (!Number.isFinite(from)) return { status: 400, code: 20001, message: `Invalid value for ${field}: ${value.slice(0, 40)}` };
+  return { field, op, from: op === 'before' ? -Infinity : from, to: op === 'after' ? Infinity : to };
+}
+
+function dateFilters(query: Record<string, unknown>, field: string): DateFilter[] | SyncFailure {
+  const out: DateFilter[] = [];
+  for (const [suffix, op] of [['', 'on'], ['<', 'before'], ['>', 'after']] as const) {
+    const raw = query[field + suffix];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (typeof value !== 'string' || value === '') continue;
+    // `DateSent>=2026-12-08` arrives as key `DateSent>`, value `2026-12-08`; a stray `=` left in front is tolerated.
+    const f = parseDateFilter(field, op, value.replace(/^=/, ''));
+    if ('code' in f) return f;
+    out.push(f);
+  }
+  return out;
+}
+
+function matchesDate(value: string | null, filters: readonly DateFilter[]): boolean {
+  if (filters.length === 0) return true;
+  if (value === null) return false;
+  const t = Date.parse(value);
+  return filters.every((f) => t >= f.from && t <= f.to);
+}
+
+const PAGE_SIZE_DEFAULT = 50;
+const PAGE_SIZE_MAX = 1000;
+
 const noopLogger: EmulatorLogger = { info: () => undefined, warn: () => undefined };
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +512,7 @@ type ActiveFault = HttpFault & { remaining: number };
 class Emulator implements EmulatorControl {
   private readonly accounts: Map<string, string>;
   private readonly random: () => number;
+  private readonly clock: () => number;
   private readonly log: EmulatorLogger;
   private readonly messageRecords: MessageRecord[] = [];
   private readonly callRecords: CallRecord[] = [];
@@ -459,6 +527,7 @@ class Emulator implements EmulatorControl {
   constructor(private readonly opts: EmulatorOptions) {
     this.accounts = new Map(Object.entries(opts.accounts));
     this.random = opts.random ?? Math.random;
+    this.clock = opts.now ?? Date.now;
     this.log = opts.logger ?? noopLogger;
     for (const f of opts.failure?.http ?? []) this.addFault(f);
   }
@@ -586,7 +655,7 @@ class Emulator implements EmulatorControl {
       kind,
       sid: null,
       accountSid,
-      receivedAt: new Date().toISOString(),
+      receivedAt: new Date(this.clock()).toISOString(),
       params,
       idempotencyToken: idempotencyToken(req),
       headers: { userAgent: req.get('user-agent') ?? null, contentType: req.get('content-type') ?? null },
@@ -645,7 +714,7 @@ class Emulator implements EmulatorControl {
 
   createMessage(record: MessageRecord, token: string): MessageEntry {
     const params = record.params;
-    const now = new Date();
+    const now = new Date(this.clock());
     const sid = newSid('SM');
     const accountSid = record.accountSid;
     const body = one(params, 'Body') ?? '';
@@ -727,7 +796,7 @@ class Emulator implements EmulatorControl {
       // Twilio fails it with 30036 "Validity Period Expired"
       // (https://www.twilio.com/docs/api/errors/30036). 30001 "Queue overflow" is the error for a
       // sender whose queue exceeded Twilio's own maximum queue time, not the per-message period.
-      if (e.validityPeriodSec !== null && Date.now() - e.createdAtMs > e.validityPeriodSec * 1000) {
+      if (e.validityPeriodSec !== null && this.clock() - e.createdAtMs > e.validityPeriodSec * 1000) {
         this.setMessageStatus(e, 'failed', 30036);
         return;
       }
@@ -757,7 +826,7 @@ class Emulator implements EmulatorControl {
   private setMessageStatus(e: MessageEntry, status: MessageStatus, errorCode: number | null): void {
     const r = e.record.resource;
     if (!r) return;
-    const now = new Date();
+    const now = new Date(this.clock());
     r.status = status;
     r.date_updated = rfc2822(now);
     if (status === 'sent') r.date_sent = rfc2822(now);
@@ -815,7 +884,7 @@ class Emulator implements EmulatorControl {
 
   createCall(record: CallRecord, token: string): CallEntry {
     const params = record.params;
-    const now = new Date();
+    const now = new Date(this.clock());
     const sid = newSid('CA');
     const accountSid = record.accountSid;
     const to = one(params, 'To') ?? '';
@@ -883,6 +952,42 @@ class Emulator implements EmulatorControl {
     return e && e.record.accountSid === accountSid ? e.record.resource : null;
   }
 
+  /**
+   * The account's messages or calls matching Twilio's list filters, newest first (by creation;
+   * rejected requests created nothing and are not listed). Messages: To, From, DateSent (with `<`
+   * / `>`); calls: To, From, Status, StartTime and EndTime (with `<` / `>`).
+   */
+  list(kind: 'messages' | 'calls', accountSid: string, query: Record<string, unknown>): Array<MessageResource | CallResource> | SyncFailure {
+    const str = (k: string): string | undefined => {
+      const v = query[k];
+      const s = Array.isArray(v) ? v[0] : v;
+      return typeof s === 'string' && s !== '' ? s : undefined;
+    };
+    const dates: Array<[string, DateFilter[]]> = [];
+    for (const field of kind === 'messages' ? ['DateSent'] : ['StartTime', 'EndTime']) {
+      const f = dateFilters(query, field);
+      if (!Array.isArray(f)) return f;
+      dates.push([field, f]);
+    }
+    const to = str('To');
+    const from = str('From');
+    const status = kind === 'calls' ? str('Status') : undefined;
+    const records: ReadonlyArray<ReceivedRecord<MessageResource | CallResource>> = kind === 'messages' ? this.messageRecords : this.callRecords;
+    const out: Array<MessageResource | CallResource> = [];
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!.resource;
+      if (!r || r.account_sid !== accountSid) continue;
+      if (to !== undefined && r.to !== to) continue;
+      if (from !== undefined && r.from !== from) continue;
+      if (status !== undefined && r.status !== status) continue;
+      const dateOf = (field: string): string | null =>
+        field === 'DateSent' ? (r as MessageResource).date_sent : field === 'StartTime' ? (r as CallResource).start_time : (r as CallResource).end_time;
+      if (!dates.every(([field, f]) => matchesDate(dateOf(field), f))) continue;
+      out.push(r);
+    }
+    return out;
+  }
+
   private callOutcome(to: string): CallFailureStatus | null {
     const f = this.opts.failure;
     const fixed = f?.recipients?.[to]?.call;
@@ -920,7 +1025,7 @@ class Emulator implements EmulatorControl {
   private setCallStatus(e: CallEntry, status: CallStatus): void {
     const r = e.record.resource;
     if (!r) return;
-    const now = new Date();
+    const now = new Date(this.clock());
     r.status = status;
     r.date_updated = rfc2822(now);
     const terminal = status === 'completed' || status === 'busy' || status === 'no-answer' || status === 'failed' || status === 'canceled';
@@ -991,7 +1096,7 @@ class Emulator implements EmulatorControl {
       method,
       params,
       idempotencyToken: idem,
-      at: new Date().toISOString(),
+      at: new Date(this.clock()).toISOString(),
       responseStatus: null,
       error: null,
     };
@@ -1177,6 +1282,45 @@ export function createEmulatorRouter(opts: EmulatorOptions): EmulatorRouter {
     res.json(resource);
   };
 
+  /** GET Messages.json / Calls.json: Twilio's list, its filters and its paging (PageSize, Page, PageToken; next_page_uri). */
+  const list = (kind: 'messages' | 'calls') => async (req: Request, res: Response) => {
+    const accountSid = ownAccount(req, res);
+    if (!accountSid) return;
+    const query = req.query as Record<string, unknown>;
+    const found = emu.list(kind, accountSid, query);
+    await emu.latency();
+    if (!Array.isArray(found)) {
+      sendError(res, found.status, found.code, found.message);
+      return;
+    }
+    const q = (k: string): string | undefined => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
+    const pageSize = Math.min(PAGE_SIZE_MAX, Math.max(1, Number(q('PageSize') ?? PAGE_SIZE_DEFAULT) || PAGE_SIZE_DEFAULT));
+    const page = Math.max(0, Math.trunc(Number(q('Page') ?? 0)) || 0);
+    // PageToken `PA<sid>`: the page starts after that resource (stable while newer ones arrive); else by Page.
+    const token = q('PageToken');
+    const after = token?.startsWith('PA') ? found.findIndex((r) => r.sid === token.slice(2)) : -1;
+    const start = after >= 0 ? after + 1 : page * pageSize;
+    const items = found.slice(start, start + pageSize);
+    const base = `/${API_VERSION}/Accounts/${accountSid}/${kind === 'messages' ? 'Messages' : 'Calls'}.json`;
+    const filters = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (!['PageSize', 'Page', 'PageToken'].includes(k) && typeof v === 'string') filters.set(k, v);
+    const uri = (p: number, extra = '') => `${base}?${filters.toString()}${filters.size ? '&' : ''}PageSize=${pageSize}&Page=${p}${extra}`;
+    const more = start + pageSize < found.length && items.length > 0;
+    res.json({
+      [kind]: items,
+      end: start + items.length - 1,
+      first_page_uri: uri(0),
+      next_page_uri: more ? uri(page + 1, `&PageToken=PA${items[items.length - 1]!.sid}`) : null,
+      page,
+      page_size: pageSize,
+      previous_page_uri: page > 0 ? uri(page - 1) : null,
+      start,
+      uri: uri(page, token ? `&PageToken=${encodeURIComponent(token)}` : ''),
+    });
+  };
+
+  api.get('/Accounts/:accountSid/Messages.json', list('messages'));
+  api.get('/Accounts/:accountSid/Calls.json', list('calls'));
   api.post('/Accounts/:accountSid/Messages.json', create('messages'));
   api.get('/Accounts/:accountSid/Messages/:sid.json', fetchOne('messages'));
   api.post('/Accounts/:accountSid/Calls.json', create('calls'));

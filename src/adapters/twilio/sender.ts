@@ -8,9 +8,10 @@
  * Errors are classified once, here (see `classify`): 429 and 5xx and network failures are
  * transient; 21610 (recipient unsubscribed) suppresses; every other 4xx is permanent.
  */
+import { createHash } from 'node:crypto';
 import { openJson } from '../crypto/secret-box.ts';
 import type { Channel } from '../../domain/calendar/schema.ts';
-import { SendFailure, type ProviderStatus, type SendRequest, type SendResult, type SenderPort } from '../../app/ports.ts';
+import { SendFailure, type ProviderSend, type ProviderStatus, type SendListing, type SendQuery, type SendRequest, type SendResult, type SenderPort } from '../../app/ports.ts';
 import type { PrismaClient } from '../db/client.ts';
 import { createTwilioClient, withIdempotencyToken, type TwilioClient } from './client.ts';
 
@@ -35,6 +36,11 @@ export interface TwilioSenderOptions {
   cacheMs?: number;
   now?: () => number;
 }
+
+/** Sends read per filtered list (one more tells that there are more: the listing is then incomplete). */
+const LIST_LIMIT = 200;
+/** The unfiltered first page read for sends still queued (no DateSent / StartTime yet, so the date filter misses them). */
+const RECENT_PAGE = 50;
 
 /** Twilio error codes after which a send must never be retried. 21610 is handled apart (suppress). */
 const UNSUBSCRIBED = 21610;
@@ -129,6 +135,42 @@ export class TwilioSender implements SenderPort {
       const f = classify(err);
       if (f.httpStatus === 404) return null;
       throw f;
+    }
+  }
+
+  /**
+   * Two reads: the list filtered by `To` and `DateSent>=` / `StartTime>=` (what left the provider
+   * since then), and the newest page to `To` unfiltered, for sends still queued at the provider,
+   * which have no DateSent / StartTime yet. Bodies are hashed at once, never kept.
+   */
+  async findSends(orgId: string, q: SendQuery): Promise<SendListing> {
+    const { client } = await this.resolve(orgId);
+    const since = new Date(q.since);
+    try {
+      const [dated, recent] =
+        q.channel === 'sms'
+          ? await Promise.all([client.messages.list({ to: q.to, dateSentAfter: since, limit: LIST_LIMIT + 1, pageSize: 100 }), client.messages.list({ to: q.to, limit: RECENT_PAGE, pageSize: RECENT_PAGE })])
+          : await Promise.all([client.calls.list({ to: q.to, startTimeAfter: since, limit: LIST_LIMIT + 1, pageSize: 100 }), client.calls.list({ to: q.to, limit: RECENT_PAGE, pageSize: RECENT_PAGE })]);
+      const bySid = new Map<string, ProviderSend>();
+      for (const r of [...dated, ...recent] as Array<{ sid: string; status: string; direction: string; from: string | null; dateCreated: Date; errorCode?: number | null; messagingServiceSid?: string | null; body?: string | null }>) {
+        if (!r.direction?.startsWith('outbound')) continue;
+        bySid.set(r.sid, {
+          providerId: r.sid,
+          status: r.status,
+          errorCode: r.errorCode ?? null,
+          from: r.from ?? null,
+          messagingServiceSid: r.messagingServiceSid ?? null,
+          bodySha256: q.channel === 'sms' ? createHash('sha256').update(r.body ?? '').digest('hex') : null,
+          idempotencyToken: null,
+          createdAt: r.dateCreated.getTime(),
+        });
+      }
+      // The unfiltered page is newest first: when it is full and its oldest is still recent, older queued sends may lie beyond it.
+      const oldestRecent = recent.length > 0 ? (recent[recent.length - 1] as { dateCreated: Date }).dateCreated.getTime() : -Infinity;
+      const complete = dated.length <= LIST_LIMIT && !(recent.length >= RECENT_PAGE && oldestRecent >= q.since);
+      return { sends: [...bySid.values()], complete };
+    } catch (err) {
+      throw classify(err);
     }
   }
 

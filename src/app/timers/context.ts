@@ -18,6 +18,8 @@ export interface EngineSettings {
   horizonMs: number;
   /** How long a claimed (`sending`) timer may stay unanswered before it is presumed lost. */
   leaseMs: number;
+  /** After a lost send's lease ended, how long before the provider's silence means it never left. */
+  lostSendGraceMs: number;
   /** A queued timer this late whose job is gone is handed to a new job. */
   overdueGraceMs: number;
   /** Base URL the provider calls back (…/webhooks/twilio/status). */
