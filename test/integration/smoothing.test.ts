@@ -26,13 +26,13 @@ afterAll(async () => {
 });
 
 const phone = (block: number, i: number) => `+1212555${String(block * 100 + i).padStart(4, '0')}`;
-/** Reception instants (engine clock, ms) of the emulator's accepted messages, by number. */
+/** Reception instants (engine clock, ms: the emulator runs on the engine's clock) of the emulator's accepted messages, by number. */
 const received = (phones: readonly string[]) =>
   new Map(
     e.emulator.emulator
       .messages()
       .filter((m) => m.sid !== null && phones.includes(String(m.params['To'])))
-      .map((m) => [String(m.params['To']), Date.parse(m.receivedAt) + e.clock.offset] as const),
+      .map((m) => [String(m.params['To']), Date.parse(m.receivedAt)] as const),
   );
 const second = (t: number) => Math.floor(t / 1000);
 /** The most instants in any one 1-second bucket. */
