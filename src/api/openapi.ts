@@ -292,7 +292,7 @@ function apiRouteConfig(r: RouteSpec): RouteConfig {
       ...(r.params ? { params: r.params as z.ZodObject } : {}),
       ...(r.query ? { query: r.query as z.ZodObject } : {}),
       ...(r.body
-        ? { body: { required: !bodyOptional, content: { 'application/json': { schema: r.body, ...(r.example === undefined ? {} : { example: r.example }) } } } }
+        ? { body: { required: !bodyOptional, content: { 'application/json': { schema: r.bodyDoc ?? r.body, ...(r.example === undefined ? {} : { example: r.example }) } } } }
         : {}),
       ...(r.rawBody ? { body: { required: true, content: rawContent(r.rawBody, `the request body of ${where}`) } } : {}),
     },

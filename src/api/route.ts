@@ -52,6 +52,11 @@ export interface RouteSpec<B extends z.ZodType = z.ZodType, Q extends z.ZodType 
   /** Roles allowed (API key routes). Roles are not ranked: list `admin` where admins may call. */
   roles: readonly ApiRole[];
   body?: B;
+  /**
+   * The body as documented, when the handler validates parts of it itself (a batch whose items are
+   * each validated and answered on their own): the OpenAPI document shows this instead of `body`.
+   */
+  bodyDoc?: z.ZodType;
   query?: Q;
   params?: P;
   /** Request headers the route reads (documented). */

@@ -234,6 +234,15 @@ export class AuditLog {
     return this.prisma.$transaction((t) => this.appendIn(viaPrisma(t), orgId, entries), this.txOptions);
   }
 
+  /**
+   * `append` in the caller's pg transaction (a hot path's own client): takes the org's chain lock,
+   * held until that transaction ends — call it last, right before the commit.
+   */
+  appendVia(client: Queryable, orgId: string, entries: readonly AuditInput[]): Promise<AppendedEntry[]> {
+    if (entries.length === 0) return Promise.resolve([]);
+    return this.appendIn(client, orgId, entries);
+  }
+
   private async appendIn(db: Queryable, orgId: string, entries: readonly AuditInput[]): Promise<AppendedEntry[]> {
     const locked = await db.query<{ id: string }>('SELECT id::text AS id FROM orgs WHERE id = $1::uuid FOR NO KEY UPDATE', [orgId]);
     if (locked.rows.length === 0) throw new AuditOrgNotFoundError(orgId);

@@ -37,6 +37,7 @@ export async function peekTimers(db: Queryable, ids: readonly string[]): Promise
 
 /** Locks the contacts (row locks until the transaction ends), always in id order. */
 export async function lockContacts(db: Queryable, contactIds: readonly string[]): Promise<void> {
+  if (contactIds.length === 0) return;
   await db.query(`SELECT id FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(contactIds)]]);
 }
 

@@ -34,14 +34,15 @@
 import { resolveLocation } from '../../domain/location/resolve.ts';
 import type { Channel } from '../../domain/calendar/schema.ts';
 import { reason, type Policy, type Reason } from '../../domain/decide.ts';
-import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySeconds, type ContactState, type Verdict } from '../../domain/timer-rules.ts';
+import { fitSlot, judgeAfterWindow, judgeTimer, PENDING_STATUSES, validitySeconds, type Verdict } from '../../domain/timer-rules.ts';
 import { formatUtc } from '../../domain/time.ts';
 import { pgPoolOf } from '../../adapters/db/client.ts';
 import * as sql from '../../adapters/db/dispatch-queries.ts';
 import { isDeadlock, sqlPool, type ClientPool } from '../../adapters/db/sql.ts';
 import type { AuditInput } from '../../adapters/audit/audit-log.ts';
 import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
-import { HISTORY_WINDOW_MS, historyEntry, SENT_OR_MAYBE, stateOf, storedTimerInput, type EngineContext } from './context.ts';
+import { storedTimerInput, type EngineContext } from './context.ts';
+import { loadBatchStates } from './batch-state.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import { decisionRecord, linkStagedSoon, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
@@ -206,7 +207,7 @@ export class Dispatcher {
       const t = rows.get(b.timerId);
       return t && PENDING_STATUSES.includes(t.status as never) && t.sendAt?.getTime() === b.jobSendAt ? t : null;
     });
-    const states = await this.loadStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now);
+    const states = await loadBatchStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now);
     const set = ctx.calendars();
 
     // 1. Judge every timer.
@@ -309,41 +310,6 @@ export class Dispatcher {
       }
     });
     return { outcomes, staged: new Set(staged.map((e) => e.orgId)), nearTerm, now };
-  }
-
-  /** Everything about the batch's contacts and orgs that can forbid a send, one query per kind. */
-  private async loadStates(db: sql.Queryable, timers: readonly sql.FireRow[], settings: ReadonlyMap<string, OrgSettings>, now: number) {
-    const contactIds = [...new Set(timers.map((t) => t.contactId))];
-    const journeyIds = [...new Set(timers.flatMap((t) => (t.journeyId ? [t.journeyId] : [])))];
-    const consentIds = [...new Set(timers.filter((t) => settings.get(t.orgId)!.requireConsentForMarketing).map((t) => t.contactId))];
-    const history = await sql.historyOf(db, contactIds, SENT_OR_MAYBE, new Date(now - HISTORY_WINDOW_MS));
-    const suppressions = await sql.suppressionsOf(db, timers.map((t) => ({ orgId: t.orgId, phoneE164: t.phoneE164 })));
-    const journeys = await sql.journeysOf(db, journeyIds);
-    const consents = await sql.consentsOf(db, consentIds);
-    const killSwitches = await sql.killSwitchesOf(db, [...new Set(timers.map((t) => t.orgId))], new Date(now));
-    const group = <R, K>(list: readonly R[], key: (r: R) => K) => {
-      const m = new Map<K, R[]>();
-      for (const r of list) m.set(key(r), [...(m.get(key(r)) ?? []), r]);
-      return m;
-    };
-    const historyBy = new Map([...group(history, (h) => h.contactId)].map(([k, rows]) => [k, rows.map(historyEntry)]));
-    const suppressionsBy = group(suppressions, (s) => `${s.orgId}|${s.phoneE164}`);
-    const journeysBy = new Map(journeys.map((j) => [j.id, j]));
-    const consentsBy = group(consents, (c) => c.contactId);
-    const killSwitchesBy = group(killSwitches, (k) => k.orgId);
-    return {
-      history: historyBy,
-      of: (t: sql.FireRow): ContactState => {
-        const s = settings.get(t.orgId)!;
-        const journey = t.journeyId ? journeysBy.get(t.journeyId) : undefined;
-        return {
-          suppressions: (suppressionsBy.get(`${t.orgId}|${t.phoneE164}`) ?? []).map(stateOf.suppression),
-          journey: journey ? stateOf.journey(journey) : null,
-          consent: { requiredForMarketing: s.requireConsentForMarketing, records: s.requireConsentForMarketing ? (consentsBy.get(t.contactId) ?? []).map(stateOf.consent) : [] },
-          killSwitches: (killSwitchesBy.get(t.orgId) ?? []).map(stateOf.killSwitch),
-        };
-      },
-    };
   }
 
   /** Sends one claimed timer; the acceptance is recorded with others' (recordBatch). */

@@ -47,6 +47,22 @@ export const CreateTimerBody = z
   });
 export type CreateTimerInput = z.infer<typeof CreateTimerBody>;
 
+/** An Idempotency-Key (the header of POST /v1/timers, the `idempotencyKey` of a batch item). */
+export const IdempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/** Most timers in one POST /v1/timers/batch. */
+export const MAX_BATCH_TIMERS = 1000;
+
+/** POST /v1/timers/batch as validated by the route: the envelope; each item is validated on its own (BatchItem). */
+export const CreateTimersBatchBody = z.object({ items: z.array(z.unknown()).min(1).max(MAX_BATCH_TIMERS) }).strict();
+
+/** One item of a batch: a timer's body (as POST /v1/timers takes it) and its own idempotency key. */
+export const BatchItemDoc = z.intersection(
+  CreateTimerBody,
+  z.object({ idempotencyKey: IdempotencyKey.optional().describe('Same key + same item replays the first answer (status 200); same key + another item → 422') }),
+);
+export const CreateTimersBatchDoc = z.object({ items: z.array(BatchItemDoc).min(1).max(MAX_BATCH_TIMERS) }).strict();
+
 export const TimerStatusSchema = z.enum(TIMER_STATUSES);
 
 export const ListTimersQuery = z
@@ -94,3 +110,18 @@ export const TimerViewSchema = z.object({
   updatedAt: z.string(),
 });
 export type TimerView = z.infer<typeof TimerViewSchema>;
+
+/** One item's answer in a batch: 201 created, 200 replayed, or its error's HTTP status and error. */
+export const BatchItemResult = z.object({
+  index: z.number().int().describe('Position of the item in `items`'),
+  status: z.number().int().describe('201 created, 200 replayed by its idempotency key, or the HTTP status its error would have on POST /v1/timers'),
+  timer: TimerViewSchema.optional(),
+  replayed: z.boolean().optional(),
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
+});
+export const CreateTimersBatchResult = z.object({
+  results: z.array(BatchItemResult),
+  created: z.number().int(),
+  replayed: z.number().int(),
+  failed: z.number().int(),
+});
