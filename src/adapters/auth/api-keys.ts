@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../../domain/errors.ts';
-import { ApiRole, Prisma, type PrismaClient } from '../db/client.ts';
+import { ApiRole, pgPoolOf, Prisma, type PrismaClient } from '../db/client.ts';
 
 export type { ApiRole } from '../db/client.ts';
 
@@ -135,6 +135,28 @@ export interface AuthenticateOptions {
   touchIntervalMs?: number;
 }
 
+interface KeyRow {
+  id: string;
+  orgId: string;
+  role: ApiRole;
+  secretHash: string;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** The key row of a prefix: every API request reads it, so through the pg pool (a prepared statement) where there is one. */
+async function findKey(prisma: PrismaClient, keyPrefix: string): Promise<KeyRow | null> {
+  const pool = pgPoolOf(prisma);
+  if (!pool) return prisma.apiKey.findUnique({ where: { keyPrefix }, select: { id: true, orgId: true, role: true, secretHash: true, revokedAt: true, lastUsedAt: true } });
+  const { rows } = await pool.query<KeyRow>({
+    name: 'tcpa_api_key_by_prefix',
+    text: `SELECT id::text AS id, org_id::text AS "orgId", role::text AS role, secret_hash AS "secretHash", revoked_at AS "revokedAt", last_used_at AS "lastUsedAt"
+           FROM api_keys WHERE key_prefix = $1`,
+    values: [keyPrefix],
+  });
+  return rows[0] ?? null;
+}
+
 /** A digest to compare against when the prefix is unknown, so both paths do the same work. */
 const DUMMY_HASH = hashSecret('tcpa-no-such-key');
 
@@ -145,10 +167,7 @@ const DUMMY_HASH = hashSecret('tcpa-no-such-key');
 export async function authenticateApiKey(prisma: PrismaClient, key: string, opts: AuthenticateOptions = {}): Promise<AuthContext | null> {
   const parsed = parseApiKey(key);
   if (!parsed) return null;
-  const row = await prisma.apiKey.findUnique({
-    where: { keyPrefix: parsed.keyPrefix },
-    select: { id: true, orgId: true, role: true, secretHash: true, revokedAt: true, lastUsedAt: true },
-  });
+  const row = await findKey(prisma, parsed.keyPrefix);
   const matches = hashesEqual(hashSecret(parsed.secret), row?.secretHash ?? DUMMY_HASH);
   if (!row || !matches || row.revokedAt !== null) return null;
 
