@@ -40,6 +40,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { TIMERS_QUEUE } from '../src/adapters/queue/catalog.ts';
+import { bullPrefix } from '../src/adapters/queue/keys.ts';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
@@ -227,7 +229,7 @@ async function runCampaign(e: TestEngine, redis: Redis): Promise<CampaignFigures
     }
     const t2 = performance.now();
     // `planned` is committed just before the last chunks hand their near-term timers to BullMQ (after their commit): let them finish.
-    const jobCount = () => new Queue('timers', { connection: redis, prefix: e.prefix }).getJobCountByTypes('delayed', 'waiting', 'active');
+    const jobCount = () => new Queue(TIMERS_QUEUE, { connection: redis, prefix: bullPrefix(e.prefix, TIMERS_QUEUE) }).getJobCountByTypes('delayed', 'waiting', 'active');
     for (let i = 0, last = -1; i < 40; i++) {
       const queuedNow = await e.rt.prisma.timer.count({ where: { campaignId: id, status: 'queued' } });
       if (queuedNow === last) break;

@@ -49,6 +49,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createApiKey } from '../src/adapters/auth/api-keys.ts';
 import { JOB_CATALOG, TIMERS_QUEUE, timerJobId } from '../src/adapters/queue/catalog.ts';
+import { bullPrefix } from '../src/adapters/queue/keys.ts';
 import { phoneHash } from '../src/app/timers/context.ts';
 import { Pump } from '../src/app/timers/pump.ts';
 import { formatUtc } from '../src/domain/time.ts';
@@ -797,7 +798,7 @@ interface MemoryResult {
 
 /** Jobs held by the timers queue: delayed, plus those already due and waiting (no worker runs here). */
 async function jobsInRedis(redis: Redis, prefix: string): Promise<number> {
-  const [delayed, wait] = await Promise.all([redis.zcard(`${prefix}:${TIMERS_QUEUE}:delayed`), redis.llen(`${prefix}:${TIMERS_QUEUE}:wait`)]);
+  const [delayed, wait] = await Promise.all([redis.zcard(`${bullPrefix(prefix, TIMERS_QUEUE)}:${TIMERS_QUEUE}:delayed`), redis.llen(`${bullPrefix(prefix, TIMERS_QUEUE)}:${TIMERS_QUEUE}:wait`)]);
   return delayed + wait;
 }
 
@@ -857,7 +858,7 @@ async function memoryPart(redis: PrivateRedis, m: number): Promise<MemoryResult>
     // Baseline: the same m timers straight into BullMQ as delayed jobs (same name, payload, options, job id).
     await redis.admin.flushall();
     const producer = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue(TIMERS_QUEUE, { connection: producer, prefix: e.prefix });
+    const queue = new Queue(TIMERS_QUEUE, { connection: producer, prefix: bullPrefix(e.prefix, TIMERS_QUEUE) });
     await queue.waitUntilReady();
     const bBefore = await usedMemory(redis.admin);
     const bKeysBefore = await redis.admin.dbsize();

@@ -40,6 +40,60 @@ const Url = (protocols: readonly string[]) =>
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess(emptyToUndefined, schema.optional());
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Where Redis is (src/adapters/queue/connection.ts connects to it). */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; nodes: RedisNode[]; auth: RedisAuth }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; auth: RedisAuth };
+
+/** Credentials, database and TLS for the data nodes of a cluster or a sentinel's master: REDIS_URL's userinfo, path and scheme. */
+export interface RedisAuth {
+  username?: string;
+  password?: string;
+  /** Sentinel only (a cluster has database 0 alone). */
+  db?: number;
+  tls: boolean;
+}
+
+/** The auth part of a redis:// or rediss:// URL. */
+export function authOfUrl(url: string): RedisAuth {
+  const u = new URL(url);
+  const db = Number(u.pathname.replace(/^\//, '') || '0');
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    tls: u.protocol === 'rediss:',
+  };
+}
+
+/** `host:port` (a hostname, IPv4 or a bracketed IPv6 address), comma-separated: `10.0.0.1:7000,10.0.0.2:7000`. */
+const NodeList = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const nodes: RedisNode[] = [];
+    for (const part of v.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(part);
+      const port = m ? Number(m[2]) : 0;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not host:port` });
+        return z.NEVER;
+      }
+      nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'at least one host:port' });
+      return z.NEVER;
+    }
+    return nodes;
+  });
+
 /** 32 bytes, given as 64 hex characters or base64 (44 characters). */
 const SecretKey = z
   .string()
@@ -69,6 +123,11 @@ export const EnvSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('0.0.0.0'),
     REDIS_URL: Url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    /** Redis Cluster: some of its masters (the rest are discovered). REDIS_URL then gives only credentials and TLS. */
+    REDIS_CLUSTER_NODES: opt(NodeList),
+    /** Redis Sentinel: the sentinels, and the name of the master they watch. REDIS_URL then gives only credentials, database and TLS. */
+    REDIS_SENTINELS: opt(NodeList),
+    REDIS_SENTINEL_NAME: opt(z.string().trim().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, _ . - only')),
     DATABASE_URL: Url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/tcpa'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(DEFAULT_DATABASE_POOL_SIZE),
     QUEUE_PREFIX: z
@@ -112,6 +171,8 @@ function pairProblems(env: Record<string, string | undefined>): string[] {
   if (has('TWILIO_ACCOUNT_SID') && !has('TWILIO_FROM') && !has('TWILIO_MESSAGING_SERVICE_SID')) {
     out.push('TWILIO_FROM: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID with the Twilio credentials');
   }
+  if (has('REDIS_CLUSTER_NODES') && has('REDIS_SENTINELS')) out.push('REDIS_SENTINELS: set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both');
+  if (has('REDIS_SENTINELS') !== has('REDIS_SENTINEL_NAME')) out.push('REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
   return out;
 }
 
@@ -132,6 +193,8 @@ export interface Config {
   port: number;
   host: string;
   redisUrl: string;
+  /** Where Redis is: REDIS_URL alone, or a cluster (REDIS_CLUSTER_NODES) or a sentinel-watched master (REDIS_SENTINELS). */
+  redis: RedisTarget;
   databaseUrl: string;
   databasePoolSize: number;
   queuePrefix: string;
@@ -174,6 +237,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redis: e.REDIS_CLUSTER_NODES
+      ? { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, auth: authOfUrl(e.REDIS_URL) }
+      : e.REDIS_SENTINELS && e.REDIS_SENTINEL_NAME
+        ? { kind: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME, auth: authOfUrl(e.REDIS_URL) }
+        : { kind: 'single', url: e.REDIS_URL },
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     queuePrefix: e.QUEUE_PREFIX,

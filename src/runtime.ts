@@ -7,12 +7,13 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './adapters/queue/connection.ts';
 import { AuditLog } from './adapters/audit/audit-log.ts';
 import { createPrisma, type Db } from './adapters/db/client.ts';
 import { migrate } from './adapters/db/migrate.ts';
 import { createLogger, type Logger } from './adapters/log.ts';
 import { LeaderLoop } from './adapters/queue/leader-loop.ts';
+import { leaderKey } from './adapters/queue/keys.ts';
 import { RedisSendRate } from './adapters/queue/send-rate.ts';
 import { BullCampaignQueue } from './adapters/queue/campaign-queue.ts';
 import { CAMPAIGNS_QUEUE } from './adapters/queue/catalog.ts';
@@ -33,7 +34,7 @@ export interface Runtime {
   log: Logger;
   prisma: Db;
   /** Fail-fast connection for request paths (producers, readiness). */
-  redis: Redis;
+  redis: RedisClient;
   queue: BullTimerQueue;
   ctx: EngineContext;
   /** Closes what `createRuntime` opened. */
@@ -63,7 +64,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     throw new Error('no sender: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID); TWILIO_API_BASE points them at an emulator (`tcpa emulator`)');
   }
   const prisma = createPrisma(config.databaseUrl, { maxConnections: config.databasePoolSize });
-  const redis = redisConnection(config.redisUrl, 'producer');
+  const redis = redisConnection(config.redis, 'producer');
   const queue = new BullTimerQueue(redis, config.queuePrefix);
   const campaignQueue = new BullCampaignQueue(redis, config.queuePrefix);
   const ctx: EngineContext = {
@@ -123,17 +124,17 @@ export interface Stoppable {
 /** The pump as a cluster-wide singleton loop. */
 export function startPump(rt: Runtime): Stoppable {
   const pump = new Pump(rt.ctx);
-  const conn = redisConnection(rt.config.redisUrl, 'worker');
-  const loop = new LeaderLoop({ redis: conn, key: `${rt.config.queuePrefix}:tcpa:leader:pump`, intervalMs: rt.config.pumpIntervalMs, task: () => pump.tick(), log: rt.log, name: 'pump' });
+  const conn = redisConnection(rt.config.redis, 'worker');
+  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'pump'), intervalMs: rt.config.pumpIntervalMs, task: () => pump.tick(), log: rt.log, name: 'pump' });
   loop.start();
   return { stop: async () => { await loop.stop(); conn.disconnect(); } };
 }
 
 /** The reconciler as a cluster-wide singleton loop. */
 export function startReconciler(rt: Runtime): Stoppable {
-  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const conn = redisConnection(rt.config.redis, 'worker');
   const reconciler = new Reconciler(rt.ctx, new RedisQueueMarker(conn, rt.config.queuePrefix));
-  const loop = new LeaderLoop({ redis: conn, key: `${rt.config.queuePrefix}:tcpa:leader:reconciler`, intervalMs: rt.config.reconcileIntervalMs, task: () => reconciler.tick(), log: rt.log, name: 'reconciler' });
+  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'reconciler'), intervalMs: rt.config.reconcileIntervalMs, task: () => reconciler.tick(), log: rt.log, name: 'reconciler' });
   loop.start();
   return { stop: async () => { await loop.stop(); conn.disconnect(); } };
 }
@@ -141,7 +142,7 @@ export function startReconciler(rt: Runtime): Stoppable {
 /** A dispatcher: any number may run, on any number of machines. */
 export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchConcurrency): Stoppable & { worker: Worker } {
   const dispatcher = new Dispatcher(rt.ctx, { batchSize: rt.config.dispatchBatch });
-  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const conn = redisConnection(rt.config.redis, 'worker');
   const worker = createCatalogWorker(
     {
       'timer.fire': (p, job) =>
@@ -174,7 +175,7 @@ const CAMPAIGN_SWEEP_MS = 30_000;
  */
 export function startCampaignPlanner(rt: Runtime, concurrency = rt.config.planConcurrency): Stoppable & { worker: Worker } {
   const campaigns = new CampaignService(rt.ctx);
-  const conn = redisConnection(rt.config.redisUrl, 'worker');
+  const conn = redisConnection(rt.config.redis, 'worker');
   const worker = createCatalogWorker(
     { 'campaign.plan_chunk': (p) => planChunk(rt.ctx, p.campaignId, p.seq) },
     // A planner killed mid-chunk leaves its job stalled; planning again is safe, so allow it more than once.
@@ -188,8 +189,8 @@ export function startCampaignPlanner(rt: Runtime, concurrency = rt.config.planCo
     }
   });
   void worker.run().catch((err: Error) => rt.log.error({ err: err.message }, 'planner stopped'));
-  const sweepConn = redisConnection(rt.config.redisUrl, 'worker');
-  const sweep = new LeaderLoop({ redis: sweepConn, key: `${rt.config.queuePrefix}:tcpa:leader:campaign-sweep`, intervalMs: CAMPAIGN_SWEEP_MS, task: () => campaigns.sweep(), log: rt.log, name: 'campaign-sweep' });
+  const sweepConn = redisConnection(rt.config.redis, 'worker');
+  const sweep = new LeaderLoop({ redis: sweepConn, key: leaderKey(rt.config.queuePrefix, 'campaign-sweep'), intervalMs: CAMPAIGN_SWEEP_MS, task: () => campaigns.sweep(), log: rt.log, name: 'campaign-sweep' });
   sweep.start();
   return {
     worker,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../adapters/queue/connection.ts';
 import { validateTwilioSignature } from '../adapters/twilio/client.ts';
 import type { Logger } from '../adapters/log.ts';
 import type { EngineContext } from '../app/timers/context.ts';
@@ -35,7 +35,7 @@ import { loadOrgSettings } from '../app/org-settings.ts';
 export interface AppOptions {
   ctx: EngineContext;
   /** For /readyz. */
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   /** express.json limit, e.g. "100kb". */
   bodyLimit: string;

@@ -17,7 +17,8 @@
  * most once per `warnEveryMs`): the limiter protects the service, it must not take it down.
  */
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../adapters/queue/connection.ts';
+import { rateLimitKey } from '../adapters/queue/keys.ts';
 import { AppError } from '../domain/errors.ts';
 import { authOf } from './auth.ts';
 
@@ -46,7 +47,7 @@ export interface RateLimitLogger {
 }
 
 export interface RateLimitOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** The deployment's QUEUE_PREFIX. */
   prefix: string;
   /** Requests per minute for an org (its `rateLimitPerMinute`). */
@@ -71,9 +72,7 @@ export interface RateDecision {
 }
 
 /** The Redis key of one key's window. */
-export function rateLimitKey(prefix: string, keyId: string, window: number): string {
-  return `${prefix}:tcpa:rl:{${keyId}}:${window}`;
-}
+export { rateLimitKey };
 
 /**
  * Milliseconds until `prev × (W − t)/W + cur + 1 ≤ limit` holds, from `elapsed` into the current
@@ -93,7 +92,7 @@ export function msUntilAdmitted(limit: number, cur: number, prev: number, elapse
 }
 
 /** Runs the check for one key. Throws when Redis fails or is too slow. */
-export async function checkRateLimit(redis: Redis, prefix: string, keyId: string, limit: number, nowMs: number, timeoutMs = 1000): Promise<RateDecision> {
+export async function checkRateLimit(redis: RedisClient, prefix: string, keyId: string, limit: number, nowMs: number, timeoutMs = 1000): Promise<RateDecision> {
   const window = Math.floor(nowMs / WINDOW_MS);
   const elapsed = nowMs - window * WINDOW_MS;
   let timer: NodeJS.Timeout | undefined;

@@ -22,6 +22,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { queueMarkerKey } from '../../src/adapters/queue/keys.ts';
 import { serverUrl, withClient } from '../helpers/db.ts';
 import { freePort, offsetTo, smsBody, startEngine, until, type TestEngine } from '../helpers/engine.ts';
 import { alive, captureOutput, stopChild } from '../helpers/processes.ts';
@@ -432,7 +433,7 @@ describe('engine resilience', () => {
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     admin.on('error', () => {});
     onCleanup(() => admin.disconnect());
-    await until(async () => (await admin.exists(`${e.prefix}:timers:tcpa-marker`)) === 1, 15_000);
+    await until(async () => (await admin.exists(queueMarkerKey(e.prefix))) === 1, 15_000);
 
     const phones = phoneNumbers(60, 3);
     const due = e.clock.now() + 3000;
@@ -489,7 +490,7 @@ describe('engine resilience', () => {
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     admin.on('error', () => {});
     onCleanup(() => admin.disconnect());
-    const markerKey = `${e.prefix}:timers:tcpa-marker`;
+    const markerKey = queueMarkerKey(e.prefix);
 
     // The reconciler has run once (it set its marker), so a later loss is a real loss.
     await until(async () => (await admin.exists(markerKey)) === 1, 15_000);

@@ -4,14 +4,13 @@
  * keys carry the deployment's prefix and expire, and a dead Redis is an error (no fail-open).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSendRate, sendRateKeys } from '../../src/adapters/queue/send-rate.ts';
-import { redisConnection } from '../../src/adapters/queue/timer-queue.ts';
+import { redisConnection, type RedisClient } from '../../src/adapters/queue/connection.ts';
 import { dropQueueKeys, freePort, REDIS_URL } from '../helpers/engine.ts';
 
 const prefix = `t${randomBytes(5).toString('hex')}`;
-const clients: Redis[] = [];
+const clients: RedisClient[] = [];
 const NOW = Date.parse('2026-12-08T13:00:00Z');
 
 beforeAll(() => {

@@ -58,4 +58,44 @@ describe('loadConfig', () => {
   it('requires a sender number or messaging service with Twilio credentials', () => {
     expect(() => loadConfig({ TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'secret-token' })).toThrow(/TWILIO_FROM/);
   });
+
+  it('Redis: a single URL by default, a cluster from REDIS_CLUSTER_NODES, a sentinel-watched master from REDIS_SENTINELS', () => {
+    expect(loadConfig({}).redis).toEqual({ kind: 'single', url: 'redis://127.0.0.1:6379' });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b.internal:7001,[::1]:7002', REDIS_URL: 'rediss://app:s%3Acret@x:6379' }).redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b.internal', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      auth: { username: 'app', password: 's:cret', tls: true },
+    });
+    expect(loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_NAME: 'mymaster', REDIS_URL: 'redis://:pw@ignored:6379/2' }).redis).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: '127.0.0.1', port: 26380 },
+      ],
+      name: 'mymaster',
+      auth: { password: 'pw', db: 2, tls: false },
+    });
+  });
+
+  it('Redis: bad node lists and half-set sentinel settings are refused, without echoing a password', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (e) {
+        return (e as ConfigError).problems.join('\n');
+      }
+    };
+    expect(problems({ REDIS_CLUSTER_NODES: '10.0.0.1' })).toMatch(/REDIS_CLUSTER_NODES: "10.0.0.1" is not host:port/);
+    expect(problems({ REDIS_CLUSTER_NODES: '10.0.0.1:70000' })).toMatch(/REDIS_CLUSTER_NODES/);
+    expect(problems({ REDIS_CLUSTER_NODES: ' , ' })).toMatch(/REDIS_CLUSTER_NODES: at least one/);
+    expect(problems({ REDIS_SENTINELS: '127.0.0.1:26379' })).toMatch(/REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together/);
+    expect(problems({ REDIS_SENTINEL_NAME: 'mymaster' })).toMatch(/REDIS_SENTINEL_NAME/);
+    expect(problems({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://:hunter22@x' })).toMatch(/not both/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'x', REDIS_URL: 'redis://:hunter22@x' })).not.toContain('hunter22');
+  });
 });

@@ -4,9 +4,10 @@
  * `campaign_<id>_<seq>`, so adding a chunk's job again while it exists is a no-op.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { CampaignQueuePort } from '../../app/ports.ts';
 import { CAMPAIGNS_QUEUE, campaignChunkJobId, JOB_CATALOG, parsePayload } from './catalog.ts';
+import { bullPrefix } from './keys.ts';
 
 /** Jobs per addBulk call. */
 const BULK = 1000;
@@ -14,8 +15,8 @@ const BULK = 1000;
 export class BullCampaignQueue implements CampaignQueuePort {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
-    this.queue = new Queue(CAMPAIGNS_QUEUE, { connection, prefix });
+  constructor(connection: RedisClient, prefix: string) {
+    this.queue = new Queue(CAMPAIGNS_QUEUE, { connection, prefix: bullPrefix(prefix, CAMPAIGNS_QUEUE) });
     this.queue.on('error', () => {});
   }
 

@@ -6,15 +6,15 @@
  * lease again — nothing else to rebuild.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { Logger } from '../../app/ports.ts';
 
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export interface LeaderLoopOptions {
-  redis: Redis;
-  /** Full Redis key of the lease. */
+  redis: RedisClient;
+  /** Full Redis key of the lease (`leaderKey` in src/adapters/queue/keys.ts). */
   key: string;
   intervalMs: number;
   /** Lease lifetime; must exceed the longest tick. Default max(30 s, 3 × interval). */

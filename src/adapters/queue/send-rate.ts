@@ -9,7 +9,8 @@
  * reserved together, in one Lua script (atomic), taking the later of the two slots for both.
  *
  * Keys: `<QUEUE_PREFIX>:tcpa:{send-rate}:org:<orgId>` and `…:sender:<number or messaging
- * service>`. The sender bucket is keyed by the sender alone, not the org: orgs without their own
+ * service>` (one hash tag, `{send-rate}`, so the script's keys share a slot on Redis Cluster:
+ * src/adapters/queue/keys.ts). The sender bucket is keyed by the sender alone, not the org: orgs without their own
  * Twilio credentials share the deployment's default number, and the provider's limit is the
  * number's. Each key expires once its TAT has passed (nothing to remember), so Redis holds one small
  * key per recently active org and sender; a Redis that lost its data simply has free buckets.
@@ -24,8 +25,9 @@
  * without Redis cannot take jobs anyway). Use a fail-fast connection: the dispatcher reserves
  * while it holds a contact's row lock.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { SendRatePort, SendRateRequest } from '../../app/ports.ts';
+import { sendRateKeys } from './keys.ts';
 
 // KEYS: the buckets; ARGV[1] = now (ms), ARGV[2] = how many consecutive slots, ARGV[2 + i] = interval
 // of KEYS[i] (ms, may be fractional). Returns the slots (ms, as strings: Lua numbers are doubles,
@@ -54,14 +56,11 @@ end
 return slots
 `;
 
-export function sendRateKeys(prefix: string, orgId: string, sender: string | null): string[] {
-  const base = `${prefix}:tcpa:{send-rate}`;
-  return sender === null ? [`${base}:org:${orgId}`] : [`${base}:org:${orgId}`, `${base}:sender:${sender}`];
-}
+export { sendRateKeys };
 
 export class RedisSendRate implements SendRatePort {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

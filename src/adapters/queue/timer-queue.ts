@@ -1,31 +1,23 @@
 /**
- * BullMQ adapters: Redis connections, the near-term timer queue (TimerQueuePort) and the
- * dispatcher's Worker over the job catalog.
- *
- * Connections follow BullMQ's production guide: workers use `maxRetriesPerRequest: null` (they
- * wait out a Redis restart); producers on a request path fail fast (`enableOfflineQueue: false`)
- * so an API call never hangs on a dead Redis — the timer is safe in Postgres anyway and the pump
- * retries.
+ * BullMQ adapters: the near-term timer queue (TimerQueuePort) and the dispatcher's Worker over
+ * the job catalog. Connections come from src/adapters/queue/connection.ts (single Redis, Cluster
+ * or Sentinel), key names from src/adapters/queue/keys.ts (hash-tagged for Redis Cluster).
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { QueuedTimer, TimerQueuePort } from '../../app/ports.ts';
 import { JOB_CATALOG, TIMERS_QUEUE, isJobName, parsePayload, timerJobId, type JobContext, type JobName, type JobPayload, type QueueName, type QueueProcessors } from './catalog.ts';
+import { redisConnection, type RedisClient } from './connection.ts';
+import { bullPrefix, queueMarkerKey } from './keys.ts';
 
-export function redisConnection(url: string, role: 'worker' | 'producer'): Redis {
-  const conn = new Redis(url, role === 'worker' ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
-  // Errors surface on the calls that fail; an unhandled 'error' event would crash the process.
-  conn.on('error', () => {});
-  return conn;
-}
+export { redisConnection };
 
 const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 export class BullTimerQueue implements TimerQueuePort {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
-    this.queue = new Queue(TIMERS_QUEUE, { connection, prefix });
+  constructor(connection: RedisClient, prefix: string) {
+    this.queue = new Queue(TIMERS_QUEUE, { connection, prefix: bullPrefix(prefix, TIMERS_QUEUE) });
     this.queue.on('error', () => {});
   }
 
@@ -64,7 +56,8 @@ export class BullTimerQueue implements TimerQueuePort {
 }
 
 export interface CatalogWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
+  /** The deployment's QUEUE_PREFIX (the queue's hash-tagged BullMQ prefix is built from it: src/adapters/queue/keys.ts). */
   prefix: string;
   concurrency: number;
   /** Lock duration of an active job (BullMQ renews it while the processor runs). */
@@ -92,7 +85,7 @@ export function createCatalogWorker<Q extends QueueName = typeof TIMERS_QUEUE>(p
     },
     {
       connection: opts.connection,
-      prefix: opts.prefix,
+      prefix: bullPrefix(opts.prefix, opts.queue ?? TIMERS_QUEUE),
       concurrency: opts.concurrency,
       lockDuration: opts.lockDurationMs ?? 30_000,
       // Check for stalled jobs (their worker died) as often as a lock can expire.
@@ -125,10 +118,10 @@ export class RedisQueueMarker {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
-    this.key = `${prefix}:${TIMERS_QUEUE}:tcpa-marker`;
+    this.key = queueMarkerKey(prefix);
   }
 
   async lost(): Promise<boolean> {
