@@ -159,6 +159,12 @@ export const EnvSchema = z
     /** Campaign chunks a planner process plans at once. */
     PLAN_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     JOURNEY_TTL: Duration.default(30 * 86_400_000),
+    /**
+     * The National Do-Not-Call Registry: `enforce` (marketing is refused to listed numbers, and
+     * stops when the copy covering a number is older than 31 days or missing) or `off` (for a
+     * deployment that sends informational messages only; /readyz reports it).
+     */
+    FEDERAL_DNC: z.enum(['enforce', 'off']).default('enforce'),
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
@@ -215,6 +221,7 @@ export interface Config {
   dispatchBatch: number;
   planConcurrency: number;
   journeyTtlMs: number;
+  federalDnc: 'enforce' | 'off';
   bodyLimit: string;
   logLevel: Env['LOG_LEVEL'];
 }
@@ -269,6 +276,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dispatchBatch: e.DISPATCH_BATCH,
     planConcurrency: e.PLAN_CONCURRENCY,
     journeyTtlMs: e.JOURNEY_TTL,
+    federalDnc: e.FEDERAL_DNC,
     bodyLimit: e.BODY_LIMIT,
     logLevel: e.LOG_LEVEL,
   };

@@ -88,6 +88,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
       overdueGraceMs: config.overdueGraceMs,
       publicBaseUrl: config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`,
       journeyTtlMs: config.journeyTtlMs,
+      federalDnc: config.federalDnc,
     },
     workerId: newWorkerId(),
   };

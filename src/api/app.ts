@@ -31,6 +31,8 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { buildOpenApi, docsRouter } from './openapi.ts';
 import { rateLimit } from './rate-limit.ts';
 import { loadOrgSettings } from '../app/org-settings.ts';
+import { registryHealth, registryWarnings } from '../app/federal-dnc.ts';
+import { viaPrisma } from '../adapters/db/sql.ts';
 
 export interface AppOptions {
   ctx: EngineContext;
@@ -96,11 +98,18 @@ export function createApp(opts: AppOptions): Express {
   app.get(
     '/readyz',
     route(async (_req, res) => {
-      const [db, redis] = await Promise.allSettled([withTimeout(ctx.prisma.$queryRaw`SELECT 1`, 2000), withTimeout(opts.redis.ping(), 2000)]);
+      const [db, redis] = await Promise.allSettled([withTimeout(registryHealth(viaPrisma(ctx.prisma), ctx.settings.federalDnc, ctx.clock.now()), 2000), withTimeout(opts.redis.ping(), 2000)]);
       const checks = { postgres: db.status === 'fulfilled' ? 'ok' : 'unreachable', redis: redis.status === 'fulfilled' ? 'ok' : 'unreachable' };
       const ok = checks.postgres === 'ok' && checks.redis === 'ok';
       if (!ok) res.setHeader('Retry-After', '5');
-      res.status(ok ? 200 : 503).json(ok ? { ok, checks } : { error: { code: 'UNAVAILABLE', message: 'a dependency is unreachable', details: checks } });
+      if (!ok || db.status !== 'fulfilled') {
+        res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'a dependency is unreachable', details: checks } });
+        return;
+      }
+      // Ready either way (informational sends go on); a registry that is stale, missing or off is a warning.
+      const registry = db.value;
+      const warnings = registryWarnings(registry);
+      res.json({ ok, checks: { ...checks, federalDnc: registry.status }, federalDnc: registry, ...(warnings.length ? { warnings } : {}) });
     }),
   );
 

@@ -80,7 +80,19 @@ const TwilioGatherForm = z
 const OrgQuery = z.object({ orgId: z.uuid().describe('The org the number belongs to (its auth token signs the request)') });
 const TWILIO_SIGNATURE_HEADER = { 'X-Twilio-Signature': { description: "HMAC-SHA1 of the full URL and the form parameters with the account's auth token", required: true } };
 
-const ReadySchema = z.object({ ok: z.literal(true), checks: z.object({ postgres: z.literal('ok'), redis: z.literal('ok') }) });
+const RegistryHealthSchema = z.object({
+  status: z.enum(['ok', 'stale', 'empty', 'off']).describe('`stale`/`empty`: marketing to area codes without a copy at most 31 days old is refused (DNC_DATA_STALE); `off`: FEDERAL_DNC=off'),
+  areaCodes: z.number().int().describe('Area codes with a copy of the National Do-Not-Call Registry'),
+  oldestAsOf: z.string().nullable(),
+  newestAsOf: z.string().nullable(),
+  staleAreaCodes: z.array(z.number().int()).describe('Up to 20 area codes whose copy is older than 31 days'),
+});
+const ReadySchema = z.object({
+  ok: z.literal(true),
+  checks: z.object({ postgres: z.literal('ok'), redis: z.literal('ok'), federalDnc: RegistryHealthSchema.shape.status }),
+  federalDnc: RegistryHealthSchema,
+  warnings: z.array(z.object({ code: z.enum(['DNC_DATA_STALE', 'FEDERAL_DNC_OFF']), message: z.string() })).optional().describe('Ready, but: the registry is stale, missing or not enforced'),
+});
 
 /** The routes the app serves without an API key. Other webhooks belong here too. */
 export const PUBLIC_ROUTES: PublicRouteDoc[] = [
@@ -148,7 +160,7 @@ export const PUBLIC_ROUTES: PublicRouteDoc[] = [
     method: 'get',
     path: '/readyz',
     tag: 'Health',
-    summary: 'Readiness: Postgres and Redis answer',
+    summary: 'Readiness: Postgres and Redis answer; warns when the National Do-Not-Call Registry copy is stale, missing or off',
     auth: 'none',
     response: { status: 200, description: 'Ready', schema: ReadySchema },
     errors: [503],

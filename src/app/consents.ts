@@ -141,7 +141,7 @@ export class ConsentService {
         data: { consentId: c.id, type: c.type, channel: c.channel, purpose: c.purpose, reason: input?.reason ?? null },
       };
       // Re-judge: the consent part of judgeTimer, for the marketing timers on this channel.
-      const state = await loadContactState(tx, { orgId, contactId: contact.id, phoneE164: contact.phoneE164, journeyId: null }, settings, now);
+      const state = await loadContactState(tx, { orgId, contactId: contact.id, phoneE164: contact.phoneE164, journeyId: null }, settings, now, this.ctx.settings.federalDnc);
       const block = consentBlock(state.consent, c.channel as Channel, 'marketing', now);
       const pending = block
         ? await tx.timer.findMany({ where: { orgId, contactId: contact.id, channel: c.channel, purpose: 'marketing', status: { in: [...PENDING_STATUSES] } }, select: MOVE_SELECT, orderBy: { id: 'asc' } })

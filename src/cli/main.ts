@@ -179,6 +179,49 @@ audit
     if (!result.ok) process.exitCode = 1;
   });
 
+const dnc = program.command('dnc').description('the National Do-Not-Call Registry (deployment-wide)');
+dnc
+  .command('import')
+  .description("import a registry file (the FTC's flat text download: a full list or a change list, unzipped); applies migrations first")
+  .argument('<file>', 'the file, or - for stdin')
+  .addOption(new Option('--kind <kind>', 'full | changes').choices(['full', 'changes']).makeOptionMandatory())
+  .requiredOption('--as-of <date>', "the registry's date of the file (when it was downloaded): YYYY-MM-DD (00:00 UTC) or an ISO-8601 instant")
+  .option('--area-codes <list>', 'the area codes the file covers, comma-separated (full list: default those in the file; change list: default every area code held)')
+  .action(async (file: string, o: { kind: 'full' | 'changes'; asOf: string; areaCodes?: string }) => {
+    const { parseInstant } = await import('../domain/time.ts');
+    const asOf = /^\d{4}-\d{2}-\d{2}$/.test(o.asOf) ? parseInstant(`${o.asOf}T00:00:00Z`) : parseInstant(o.asOf);
+    if (asOf === undefined) throw new AppError('INVALID_ARGUMENT', `--as-of must be YYYY-MM-DD or an ISO-8601 instant, got "${o.asOf}"`);
+    const areaCodes = o.areaCodes?.split(',').map((a) => a.trim()).filter((a) => a !== '').map((a) => numberOpt('--area-codes', a, 200, 999, true));
+    const [{ createReadStream }, { migrate }, { importFederalDnc }, { pgPoolOf }] = await Promise.all([
+      import('node:fs'),
+      import('../adapters/db/migrate.ts'),
+      import('../app/federal-dnc.ts'),
+      import('../adapters/db/client.ts'),
+    ]);
+    const source = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
+    const opened = new Promise<void>((resolve, reject) => {
+      if (file === '-') resolve();
+      else source.once('open', () => resolve()).once('error', (err: NodeJS.ErrnoException) => reject(new AppError('INVALID_ARGUMENT', `cannot read ${file}: ${err.code ?? err.message}`)));
+    });
+    await opened;
+    await migrate(databaseUrl());
+    out(await withDb((db) => importFederalDnc(pgPoolOf(db)!, { kind: o.kind, asOf, ...(areaCodes ? { areaCodes } : {}), source }, Date.now())));
+  });
+dnc
+  .command('status')
+  .description('the copies in force: area codes held, oldest and newest copy, stale area codes, the latest imports')
+  .action(async () => {
+    const [{ registryHealth }, { recentCopies }, { viaPrisma }] = await Promise.all([import('../app/federal-dnc.ts'), import('../adapters/db/dnc-queries.ts'), import('../adapters/db/sql.ts')]);
+    out(
+      await withDb(async (db) => {
+        const q = viaPrisma(db);
+        const health = await registryHealth(q, 'enforce', Date.now());
+        const copies = await recentCopies(q, 10);
+        return { ...health, latestImports: copies.map((c) => ({ ...c, asOf: c.asOf.toISOString(), importedAt: c.importedAt.toISOString() })) };
+      }),
+    );
+  });
+
 function numberOpt(flag: string, value: string, min: number, max: number, integer: boolean): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {

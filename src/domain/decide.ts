@@ -54,6 +54,9 @@ export type ReasonCode =
   | 'PROVIDER_REJECTED'
   | 'PROVIDER_UNSUBSCRIBED'
   | 'NO_CONSENT'
+  // The National Do-Not-Call Registry (src/domain/federal-dnc.ts): the number is listed / no fresh copy covers it.
+  | 'FEDERAL_DNC'
+  | 'DNC_DATA_STALE'
   // The org's send rate has no free slot left before the recipient's window closes (dispatcher smoothing).
   | 'RATE_LIMITED_PAST_WINDOW';
 

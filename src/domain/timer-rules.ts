@@ -6,6 +6,7 @@
 import type { CalendarSet } from './calendar/compile.ts';
 import type { Channel, Purpose } from './calendar/schema.ts';
 import { decide, reason, type BlackoutPeriod, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
+import { checkFederalDnc, type FederalDncCheck, type FederalDncState } from './federal-dnc.ts';
 import type { Location } from './location/resolve.ts';
 import { formatUtc } from './time.ts';
 
@@ -101,6 +102,8 @@ export interface ContactState {
   /** Absent: consent is not checked. */
   readonly consent?: ConsentState;
   readonly killSwitches?: readonly KillSwitch[];
+  /** The number in the National Do-Not-Call Registry (src/domain/federal-dnc.ts). Absent: the registry is not checked (FEDERAL_DNC=off). */
+  readonly federalDnc?: FederalDncState;
 }
 
 /**
@@ -126,11 +129,16 @@ export function consentBlock(consent: ConsentState | undefined, channel: Channel
   return ok ? null : reason('NO_CONSENT', `no express written consent on record for marketing by ${channel}`);
 }
 
+/** What every verdict may carry: the registry check it made (recorded with the decision). */
+interface Checked {
+  readonly federalDnc?: FederalDncCheck;
+}
+
 export type Verdict =
-  | { readonly kind: 'send'; readonly sendAt: number; readonly windowEnd: number; readonly decision: Decision }
-  | { readonly kind: 'reschedule'; readonly sendAt: number; readonly decision: Decision }
-  | { readonly kind: 'cancel'; readonly reasons: readonly Reason[]; readonly decision: Decision | null }
-  | { readonly kind: 'suppress'; readonly reasons: readonly Reason[] };
+  | ({ readonly kind: 'send'; readonly sendAt: number; readonly windowEnd: number; readonly decision: Decision } & Checked)
+  | ({ readonly kind: 'reschedule'; readonly sendAt: number; readonly decision: Decision } & Checked)
+  | ({ readonly kind: 'cancel'; readonly reasons: readonly Reason[]; readonly decision: Decision | null } & Checked)
+  | ({ readonly kind: 'suppress'; readonly reasons: readonly Reason[] } & Checked);
 
 /** Reasons the contact's or the journey's state forbids any send now, in order of precedence. */
 export function stateBlocks(state: ContactState, channel: Channel, now: number): { kind: 'suppress' | 'cancel'; reasons: Reason[] } | null {
@@ -163,6 +171,9 @@ export function judgeTimer(set: CalendarSet, input: DecideInput, state: ContactS
   if (block) return block.kind === 'suppress' ? { kind: 'suppress', reasons: block.reasons } : { kind: 'cancel', reasons: block.reasons, decision: null };
   const noConsent = consentBlock(state.consent, input.channel, input.purpose, input.now);
   if (noConsent) return { kind: 'cancel', reasons: [noConsent], decision: null };
+  const dnc = state.federalDnc ? checkFederalDnc(state.federalDnc, state.consent?.records ?? [], input.channel, input.purpose, input.now) : null;
+  const checked = dnc ? { federalDnc: dnc.check } : {};
+  if (dnc?.block) return { kind: 'cancel', reasons: [dnc.block], decision: null, ...checked };
   // A journey's expiry bounds the send: next_slot may not move past it, and a previous_slot
   // reminder for an instant after it aims at the last instant before it.
   const journeyEnd = state.journey?.expiresAt;
@@ -178,11 +189,11 @@ export function judgeTimer(set: CalendarSet, input: DecideInput, state: ContactS
   });
   switch (decision.decision) {
     case 'send':
-      return { kind: 'send', sendAt: decision.sendAt!, windowEnd: decision.windowEnd!, decision };
+      return { kind: 'send', sendAt: decision.sendAt!, windowEnd: decision.windowEnd!, decision, ...checked };
     case 'reschedule':
-      return { kind: 'reschedule', sendAt: decision.sendAt!, decision };
+      return { kind: 'reschedule', sendAt: decision.sendAt!, decision, ...checked };
     default:
-      return { kind: 'cancel', reasons: decision.reasons, decision };
+      return { kind: 'cancel', reasons: decision.reasons, decision, ...checked };
   }
 }
 
@@ -234,5 +245,5 @@ export function fitSlot(slot: number, now: number, windowEnd: number, policy: Po
  */
 export function judgeAfterWindow(set: CalendarSet, input: DecideInput, state: ContactState, windowEnd: number): Verdict {
   const v = judgeTimer(set, { ...input, at: windowEnd, now: windowEnd }, state, 'fire');
-  return v.kind === 'send' ? { kind: 'reschedule', sendAt: v.sendAt, decision: v.decision } : v;
+  return v.kind === 'send' ? { kind: 'reschedule', sendAt: v.sendAt, decision: v.decision, ...(v.federalDnc ? { federalDnc: v.federalDnc } : {}) } : v;
 }

@@ -88,6 +88,9 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
     RECONCILE_INTERVAL: '500ms',
     LOG_LEVEL: 'silent',
     TCPA_SECRET_KEY: randomBytes(32).toString('base64'),
+    // The registry is off unless a test imports one (test/integration/federal-dnc.test.ts): with
+    // no copy imported, every marketing send would be refused (DNC_DATA_STALE).
+    FEDERAL_DNC: 'off',
     ...opts.env,
   };
   const config = loadConfig(env);

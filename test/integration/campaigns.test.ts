@@ -368,8 +368,8 @@ describe('campaigns', () => {
       { contactId, phoneE164: withState.phone },
       { contactId: null, phoneE164: plain.phone },
     ];
-    const bulk = await loadContactStates(e.rt.prisma, e.orgId, list, settings, now);
-    const one = await loadContactState(e.rt.prisma, { orgId: e.orgId, contactId, phoneE164: withState.phone, journeyId: null }, settings, now);
+    const bulk = await loadContactStates(e.rt.prisma, e.orgId, list, settings, now, 'enforce');
+    const one = await loadContactState(e.rt.prisma, { orgId: e.orgId, contactId, phoneE164: withState.phone, journeyId: null }, settings, now, 'enforce');
     expect(bulk[0]!.state).toEqual(one);
     expect(bulk[0]!.history).toEqual(await loadHistory(e.rt.prisma, contactId, now));
     expect(bulk[0]!.state.suppressions).toHaveLength(1);

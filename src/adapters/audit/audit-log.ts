@@ -27,7 +27,7 @@ import type pg from 'pg';
 import { ChainVerifier, entryHash, GENESIS_HASH, joinSegments, type ChainResult, type ChainSegment } from '../../domain/audit/chain.ts';
 import { pgPoolOf, Prisma, type PrismaClient } from '../db/client.ts';
 import { maxSeq, verifyRange } from './chain-reader.ts';
-import { inTransaction, sqlPool, type Queryable } from '../db/sql.ts';
+import { inTransaction, sqlPool, viaPrisma, type Queryable } from '../db/sql.ts';
 
 /** One entry as the caller supplies it; seq and hashes are assigned by `append`. */
 export interface AuditInput {
@@ -193,11 +193,6 @@ async function insertLinked(db: Queryable, orgId: string, seq: number, prevHash:
     col((c) => c.createdAt.toISOString()),
   ]);
   return { seq, prevHash, out: rows.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash })) };
-}
-
-/** A Prisma transaction as a Queryable (appendIn runs in the caller's Prisma transaction, or in its own over pg). */
-function viaPrisma(tx: Tx): Queryable {
-  return { query: async <R>(text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<R[]>(text, ...values) }) };
 }
 
 export class AuditLog {

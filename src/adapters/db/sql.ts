@@ -12,6 +12,11 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
+/** A Prisma client or transaction as a Queryable (a query family's SQL run in a Prisma transaction). */
+export function viaPrisma(tx: { $queryRawUnsafe<R>(text: string, ...values: unknown[]): PromiseLike<R> }): Queryable {
+  return { query: async <R>(text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<R[]>(text, ...values) }) };
+}
+
 /** A pg client or pool (pg.PoolClient inside a transaction). */
 export interface Queryable {
   query<R = unknown>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;

@@ -217,13 +217,13 @@ export async function planChunk(ctx: EngineContext, campaignId: string, seq: num
 
         // 3. State in bulk, 4. judge. Rows with no state of their own (no history, no suppression,
         // consent not blocking) share their judgement with every row of the same place and instant.
-        const states = await loadContactStates(tx, spec.orgId, ok.map((p) => ({ contactId: contactIds.get(p.row.phone) ?? null, phoneE164: p.row.phone })), settings, now);
+        const states = await loadContactStates(tx, spec.orgId, ok.map((p) => ({ contactId: contactIds.get(p.row.phone) ?? null, phoneE164: p.row.phone })), settings, now, ctx.settings.federalDnc);
         const memo = new Map<string, Judged>();
         const results: Judged[] = ok.map((p, k) => {
           const { state, history } = states[k]!;
-          const plain = history.length === 0 && state.suppressions.length === 0 && consentBlock(state.consent, spec.channel, spec.purpose, now) === null;
+          const plain = history.length === 0 && state.suppressions.length === 0 && consentBlock(state.consent, spec.channel, spec.purpose, now) === null && !state.federalDnc?.listedSince;
           const loc = p.location;
-          const key = plain ? `${loc.key}|${loc.zip ?? ''}|${loc.state ?? ''}|${loc.resolved ? '' : loc.issues.map((i) => i.message).join(';')}|${p.at}` : undefined;
+          const key = plain ? `${loc.key}|${loc.zip ?? ''}|${loc.state ?? ''}|${loc.resolved ? '' : loc.issues.map((i) => i.message).join(';')}|${p.at}|${state.federalDnc?.copy?.id ?? '-'}` : undefined;
           const hit = key === undefined ? undefined : memo.get(key);
           if (hit) return hit;
           const input: DecideInput = {

@@ -5,11 +5,13 @@
 import { createHash } from 'node:crypto';
 import type { AuditInput, AuditLog } from '../../adapters/audit/audit-log.ts';
 import type { Prisma, PrismaClient } from '../../adapters/db/client.ts';
+import { viaPrisma } from '../../adapters/db/sql.ts';
 import type { CalendarSet } from '../../domain/calendar/compile.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import type { DecideInput, HistoryEntry, Policy } from '../../domain/decide.ts';
 import type { Location } from '../../domain/location/resolve.ts';
 import type { ConsentRecord, ContactState, JourneyState, KillSwitch } from '../../domain/timer-rules.ts';
+import { loadFederalDnc, type FederalDncMode } from '../federal-dnc.ts';
 import type { OrgSettings } from '../org-settings.ts';
 import type { CampaignQueuePort, Clock, Logger, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
 
@@ -26,6 +28,8 @@ export interface EngineSettings {
   publicBaseUrl: string;
   /** Default journey lifetime. */
   journeyTtlMs: number;
+  /** Whether marketing is judged against the National Do-Not-Call Registry (FEDERAL_DNC). */
+  federalDnc: FederalDncMode;
 }
 
 export interface EngineContext {
@@ -104,20 +108,25 @@ export async function loadContactState(
   t: { orgId: string; contactId: string; phoneE164: string; journeyId: string | null },
   settings: OrgSettings,
   now: number,
+  federalDnc: FederalDncMode,
 ): Promise<ContactState> {
-  const [suppressions, journey, consents, killSwitches] = await Promise.all([
+  const dnc = federalDnc === 'enforce';
+  const [suppressions, journey, consents, killSwitches, registry] = await Promise.all([
     db.suppression.findMany({ where: { orgId: t.orgId, phoneE164: t.phoneE164, liftedAt: null }, select: { channel: true, expiresAt: true, reason: true } }),
     t.journeyId ? db.journey.findUnique({ where: { id: t.journeyId }, select: { status: true, expiresAt: true } }) : Promise.resolve(null),
-    settings.requireConsentForMarketing
+    // Consent is read when the org requires it, and for the registry's consent exemption.
+    settings.requireConsentForMarketing || dnc
       ? db.consent.findMany({ where: { contactId: t.contactId }, select: { type: true, channel: true, purpose: true, capturedAt: true, revokedAt: true } })
       : Promise.resolve([]),
     db.killSwitch.findMany({ where: { orgId: t.orgId, liftedAt: null, endsAt: { gt: new Date(now) } }, select: { id: true, startsAt: true, endsAt: true, reason: true, jurisdictions: true, zips: true } }),
+    dnc ? loadFederalDnc(viaPrisma(db), [t.phoneE164]) : Promise.resolve(null),
   ]);
   return {
     suppressions: suppressions.map(stateOf.suppression),
     journey: journey ? stateOf.journey(journey) : null,
     consent: { requiredForMarketing: settings.requireConsentForMarketing, records: consents.map(stateOf.consent) },
     killSwitches: killSwitches.map(stateOf.killSwitch),
+    ...(registry ? { federalDnc: registry(t.phoneE164) } : {}),
   };
 }
 

@@ -309,7 +309,7 @@ export class TimerCreator {
 
     // 4. The state that can forbid a send, for all of them; judged in memory.
     const keyOf = (p: Prepared) => ({ orgId: p.req.orgId, contactId: contactOf.get(p.k)!.id, phoneE164: contactOf.get(p.k)!.phoneE164, journeyId: p.req.input.journeyId ?? null });
-    const states = await loadBatchStates(db, live.map(keyOf), settings, now);
+    const states = await loadBatchStates(db, live.map(keyOf), settings, now, ctx.settings.federalDnc);
     const set = ctx.calendars();
     const rows: sql.NewTimer[] = [];
     const audit = new Map<string, AuditInput & { orgId: string }>();

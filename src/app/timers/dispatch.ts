@@ -207,7 +207,7 @@ export class Dispatcher {
       const t = rows.get(b.timerId);
       return t && PENDING_STATUSES.includes(t.status as never) && t.sendAt?.getTime() === b.jobSendAt ? t : null;
     });
-    const states = await loadBatchStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now);
+    const states = await loadBatchStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now, ctx.settings.federalDnc);
     const set = ctx.calendars();
 
     // 1. Judge every timer.

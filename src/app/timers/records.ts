@@ -6,6 +6,7 @@
 import type { Prisma, Timer } from '../../adapters/db/client.ts';
 import type { Candidate } from '../../domain/location/resolve.ts';
 import type { Decision, Reason } from '../../domain/decide.ts';
+import type { FederalDncCheck } from '../../domain/federal-dnc.ts';
 import type { Verdict, TimerStatus } from '../../domain/timer-rules.ts';
 import { sourcesOf } from '../../domain/timer-rules.ts';
 import { formatLocal, formatUtc } from '../../domain/time.ts';
@@ -26,6 +27,8 @@ export interface DecisionRecord {
   zone: string | null;
   phase: 'create' | 'fire';
   judgedAt: string;
+  /** The National Do-Not-Call Registry check: the copy used and its outcome (absent: not checked, FEDERAL_DNC=off, or the contact's state decided first). */
+  federalDnc?: FederalDncCheck;
 }
 
 export function displayZone(candidates: readonly Candidate[]): string | null {
@@ -48,6 +51,7 @@ export function decisionRecord(verdict: Verdict, calendarVersion: string, fallba
     zone: displayZone(candidates),
     phase,
     judgedAt: formatUtc(now),
+    ...(verdict.federalDnc ? { federalDnc: verdict.federalDnc } : {}),
   };
 }
 
@@ -75,6 +79,7 @@ export function timerView(t: Timer): TimerView {
     notAfter: iso(t.notAfter),
     reasons: rec.reasons,
     calendarVersion: t.calendarVersion,
+    federalDnc: rec.federalDnc ?? null,
     attempts: t.attempts,
     providerId: t.providerId,
     sentAt: iso(t.sentAt),

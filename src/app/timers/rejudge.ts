@@ -97,7 +97,7 @@ export async function rejudgeUnderLocks(
       const history = histories.get(t.contactId) ?? (await loadHistory(tx, t.contactId, now));
       histories.set(t.contactId, history);
       const stateKey = `${t.contactId}|${t.journeyId ?? ''}`;
-      const state = states.get(stateKey) ?? (await loadContactState(tx, { orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now));
+      const state = states.get(stateKey) ?? (await loadContactState(tx, { orgId, contactId: t.contactId, phoneE164: t.contact.phoneE164, journeyId: t.journeyId }, settings, now, ctx.settings.federalDnc));
       states.set(stateKey, state);
       const outcome = judge({ timer: t, location: contactLocation(t.contact), history, state });
       if (!outcome) continue;

@@ -102,6 +102,15 @@ export const TimerViewSchema = z.object({
   notAfter: z.string().nullable(),
   reasons: z.array(ReasonSchema),
   calendarVersion: z.string(),
+  federalDnc: z
+    .object({
+      copyId: z.uuid().nullable().describe('The registry copy used (null: none covers the area code)'),
+      asOf: z.string().nullable().describe("The copy's registry date"),
+      listed: z.boolean(),
+      outcome: z.enum(['not_listed', 'listed', 'exempt_informational', 'exempt_consent', 'stale', 'no_copy']),
+    })
+    .nullable()
+    .describe('The National Do-Not-Call Registry check of the latest judgement (null: not checked: FEDERAL_DNC=off, or the contact state decided first)'),
   attempts: z.number().int(),
   providerId: z.string().nullable(),
   sentAt: z.string().nullable(),
