@@ -5,6 +5,7 @@
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { lookupNpa, lookupZip } from './directory.ts';
+import { STATE_ZONES } from './state-zones.ts';
 
 /** Where a candidate comes from. */
 export type CandidateSource =
@@ -60,6 +61,13 @@ export interface Location {
 
 /** States whose statutes presume a number with their area code is in-state (FL 501.059, OK 775C, CT 42-288a). */
 export const AREA_CODE_PRESUMPTION_STATES: ReadonlySet<string> = new Set(['FL', 'OK', 'CT']);
+
+const PRESUMPTION_SORTED = [...AREA_CODE_PRESUMPTION_STATES].sort();
+const PRESUMPTION_LIST = PRESUMPTION_SORTED.join(', ');
+/** What an unknown US area code adds: every presumption state in each of its zones. */
+const UNKNOWN_AREA_CODE_CANDIDATES: readonly Candidate[] = PRESUMPTION_SORTED.flatMap((state) =>
+  (STATE_ZONES[state] ?? []).map((zone) => ({ jurisdiction: state, zone, source: 'area-code-presumption' as const })),
+);
 
 /** Input errors (the request itself is malformed) as opposed to unresolvable contacts. */
 export const INPUT_ERROR_CODES: ReadonlySet<LocationIssueCode> = new Set(['INVALID_ZIP', 'INVALID_PHONE']);
@@ -161,7 +169,13 @@ function resolveUncached(input: { zip?: string; phone?: string }): Location {
         for (const zone of npa.zones) candidates.push({ jurisdiction: npa.state, zone, source });
         state ??= npa.state;
       } else {
-        issues.push({ code: 'UNKNOWN_AREA_CODE', message: `area code ${phone.areaCode} is not in the area-code table` });
+        // A US area code the table does not know (a new overlay): it may be a presumption
+        // state's, so the number gets every such state's rules, in every zone of the state — never none.
+        for (const candidate of UNKNOWN_AREA_CODE_CANDIDATES) candidates.push(candidate);
+        issues.push({
+          code: 'UNKNOWN_AREA_CODE',
+          message: `area code ${phone.areaCode} is not in the area-code table: it may belong to a state that presumes the holders of its area codes are in-state, so the rules of ${PRESUMPTION_LIST} apply`,
+        });
         if (input.zip === undefined) resolved = false;
       }
     }
