@@ -165,6 +165,20 @@ export const EnvSchema = z
      * deployment that sends informational messages only; /readyz reports it).
      */
     FEDERAL_DNC: z.enum(['enforce', 'off']).default('enforce'),
+    /**
+     * The FCC Reassigned Numbers Database, asked at fire time for sends relying on a consent:
+     * `file:<path>` (a local file of disconnects) or an http(s) URL (a gateway answering the RND
+     * queries, src/adapters/rnd/http-rnd.ts). Unset: not asked.
+     */
+    RND_SOURCE: opt(
+      z
+        .string()
+        .trim()
+        .refine((v) => /^file:.+/.test(v) || /^https?:\/\/.+/.test(v), 'must be file:<path> or an http(s) URL'),
+    ),
+    RND_TOKEN: opt(z.string().min(8)),
+    /** How long an RND answer is reused before the number is asked about again. */
+    RND_CACHE_TTL: Duration.default(86_400_000),
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
@@ -222,6 +236,9 @@ export interface Config {
   planConcurrency: number;
   journeyTtlMs: number;
   federalDnc: 'enforce' | 'off';
+  /** The Reassigned Numbers Database: a file or a URL (and its token); undefined: not asked. */
+  rnd: { kind: 'file'; path: string } | { kind: 'http'; url: string; token?: string } | undefined;
+  rndCacheTtlMs: number;
   bodyLimit: string;
   logLevel: Env['LOG_LEVEL'];
 }
@@ -277,6 +294,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     planConcurrency: e.PLAN_CONCURRENCY,
     journeyTtlMs: e.JOURNEY_TTL,
     federalDnc: e.FEDERAL_DNC,
+    rnd: e.RND_SOURCE
+      ? e.RND_SOURCE.startsWith('file:')
+        ? { kind: 'file', path: e.RND_SOURCE.slice('file:'.length) }
+        : { kind: 'http', url: e.RND_SOURCE, ...(e.RND_TOKEN ? { token: e.RND_TOKEN } : {}) }
+      : undefined,
+    rndCacheTtlMs: e.RND_CACHE_TTL,
     bodyLimit: e.BODY_LIMIT,
     logLevel: e.LOG_LEVEL,
   };

@@ -3,6 +3,8 @@
  * process runs (API, pump, dispatcher, reconciler — any subset). Entrypoints in workers/ and
  * src/api/main.ts, and src/main.ts (all in one, for the quick start), are thin calls into this.
  */
+import { FileRnd } from './adapters/rnd/file-rnd.ts';
+import { HttpRnd } from './adapters/rnd/http-rnd.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -89,7 +91,9 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
       publicBaseUrl: config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`,
       journeyTtlMs: config.journeyTtlMs,
       federalDnc: config.federalDnc,
+      rndCacheTtlMs: config.rndCacheTtlMs,
     },
+    ...(config.rnd ? { reassigned: config.rnd.kind === 'file' ? new FileRnd(config.rnd.path) : new HttpRnd(config.rnd.url, config.rnd.token ? { token: config.rnd.token } : {}) } : {}),
     workerId: newWorkerId(),
   };
   recordCalendarsAtBoot(ctx); // calendar_versions: the loaded set, for replays under the version in force

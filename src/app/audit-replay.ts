@@ -66,7 +66,7 @@ export type ReplayResult = z.infer<typeof ReplayResultSchema>;
 type ReplayOutcome = z.infer<typeof Outcome>;
 
 /** Reason codes that come from the contact's state or history, not from the calendars. */
-const STATE_CODES = new Set(['SUPPRESSED', 'NO_CONSENT', 'JOURNEY_ENDED', 'JOURNEY_EXPIRED', 'FREQUENCY_CAP', 'ORG_FREQUENCY_CAP', 'BLACKOUT', 'FEDERAL_DNC', 'DNC_DATA_STALE']);
+const STATE_CODES = new Set(['SUPPRESSED', 'NO_CONSENT', 'JOURNEY_ENDED', 'JOURNEY_EXPIRED', 'FREQUENCY_CAP', 'ORG_FREQUENCY_CAP', 'BLACKOUT', 'FEDERAL_DNC', 'DNC_DATA_STALE', 'REASSIGNED_NUMBER']);
 /** Skipped timers listed in one answer (all are counted). */
 const SKIPPED_LISTED = 1000;
 const ID_CHUNK = 1000;

@@ -3,6 +3,7 @@
  * (BullMQ, Twilio, pino) implement them; tests may pass the real adapters or their own.
  */
 import type { Channel } from '../domain/calendar/schema.ts';
+import type { RndAnswer } from '../domain/reassigned.ts';
 
 export interface Clock {
   /** Current instant, UTC ms. */
@@ -162,4 +163,16 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
+}
+
+/** One question to the FCC Reassigned Numbers Database: has this number been permanently disconnected on or after `since`? */
+export interface RndQuery {
+  phoneE164: string;
+  /** UTC ms (the database answers per date). */
+  since: number;
+}
+
+/** The Reassigned Numbers Database (src/adapters/rnd/): one answer per query, in order. */
+export interface ReassignedNumbersPort {
+  check(queries: readonly RndQuery[]): Promise<RndAnswer[]>;
 }

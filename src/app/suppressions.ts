@@ -29,7 +29,7 @@ import { areaCodeOf, phoneHash, type EngineContext, type Tx } from './timers/con
 import { decodeCursor, encodeCursor } from './timers/timer-service.ts';
 
 /** Where an entry came from. `inbound_sms` entries are the only ones START lifts. */
-export const SUPPRESSION_SOURCES = ['inbound_sms', 'inbound_voice', 'api', 'import', 'dnc', 'manual', 'provider'] as const;
+export const SUPPRESSION_SOURCES = ['inbound_sms', 'inbound_voice', 'api', 'import', 'dnc', 'manual', 'provider', 'reassigned'] as const;
 export type SuppressionSource = (typeof SUPPRESSION_SOURCES)[number];
 
 /** Numbers per transaction when importing a list. */

@@ -57,6 +57,8 @@ export type ReasonCode =
   // The National Do-Not-Call Registry (src/domain/federal-dnc.ts): the number is listed / no fresh copy covers it.
   | 'FEDERAL_DNC'
   | 'DNC_DATA_STALE'
+  // The Reassigned Numbers Database: the number was disconnected after the consent (src/domain/reassigned.ts).
+  | 'REASSIGNED_NUMBER'
   // The org's send rate has no free slot left before the recipient's window closes (dispatcher smoothing).
   | 'RATE_LIMITED_PAST_WINDOW';
 

@@ -7,6 +7,7 @@ import type { CalendarSet } from './calendar/compile.ts';
 import type { Channel, Purpose } from './calendar/schema.ts';
 import { decide, reason, type BlackoutPeriod, type DecideInput, type Decision, type Policy, type Reason } from './decide.ts';
 import { checkFederalDnc, type FederalDncCheck, type FederalDncState } from './federal-dnc.ts';
+import { reassignedBlock, reassignedCheck, type ReassignedCheck, type ReassignedState } from './reassigned.ts';
 import type { Location } from './location/resolve.ts';
 import { formatUtc } from './time.ts';
 
@@ -104,6 +105,8 @@ export interface ContactState {
   readonly killSwitches?: readonly KillSwitch[];
   /** The number in the National Do-Not-Call Registry (src/domain/federal-dnc.ts). Absent: the registry is not checked (FEDERAL_DNC=off). */
   readonly federalDnc?: FederalDncState;
+  /** The Reassigned Numbers Database's answer for the consent the send relies on (src/domain/reassigned.ts). Absent: not asked. */
+  readonly reassigned?: ReassignedState;
 }
 
 /**
@@ -132,6 +135,7 @@ export function consentBlock(consent: ConsentState | undefined, channel: Channel
 /** What every verdict may carry: the registry check it made (recorded with the decision). */
 interface Checked {
   readonly federalDnc?: FederalDncCheck;
+  readonly reassigned?: ReassignedCheck;
 }
 
 export type Verdict =
@@ -169,10 +173,13 @@ export function firePolicy(policy: Policy): Policy {
 export function judgeTimer(set: CalendarSet, input: DecideInput, state: ContactState, phase: 'create' | 'fire'): Verdict {
   const block = stateBlocks(state, input.channel, input.now);
   if (block) return block.kind === 'suppress' ? { kind: 'suppress', reasons: block.reasons } : { kind: 'cancel', reasons: block.reasons, decision: null };
+  const rnd = state.reassigned ? { reassigned: reassignedCheck(state.reassigned) } : {};
+  const reassigned = state.reassigned ? reassignedBlock(state.reassigned) : null;
+  if (reassigned) return { kind: 'suppress', reasons: [reassigned], ...rnd };
   const noConsent = consentBlock(state.consent, input.channel, input.purpose, input.now);
-  if (noConsent) return { kind: 'cancel', reasons: [noConsent], decision: null };
+  if (noConsent) return { kind: 'cancel', reasons: [noConsent], decision: null, ...rnd };
   const dnc = state.federalDnc ? checkFederalDnc(state.federalDnc, state.consent?.records ?? [], input.channel, input.purpose, input.now) : null;
-  const checked = dnc ? { federalDnc: dnc.check } : {};
+  const checked = { ...rnd, ...(dnc ? { federalDnc: dnc.check } : {}) };
   if (dnc?.block) return { kind: 'cancel', reasons: [dnc.block], decision: null, ...checked };
   // A journey's expiry bounds the send: next_slot may not move past it, and a previous_slot
   // reminder for an instant after it aims at the last instant before it.
@@ -245,5 +252,5 @@ export function fitSlot(slot: number, now: number, windowEnd: number, policy: Po
  */
 export function judgeAfterWindow(set: CalendarSet, input: DecideInput, state: ContactState, windowEnd: number): Verdict {
   const v = judgeTimer(set, { ...input, at: windowEnd, now: windowEnd }, state, 'fire');
-  return v.kind === 'send' ? { kind: 'reschedule', sendAt: v.sendAt, decision: v.decision, ...(v.federalDnc ? { federalDnc: v.federalDnc } : {}) } : v;
+  return v.kind === 'send' ? { kind: 'reschedule', sendAt: v.sendAt, decision: v.decision, ...(v.federalDnc ? { federalDnc: v.federalDnc } : {}), ...(v.reassigned ? { reassigned: v.reassigned } : {}) } : v;
 }

@@ -24,12 +24,12 @@ export interface BatchStates {
   of(t: BatchStateKey): ContactState;
 }
 
-export async function loadBatchStates(db: sql.Queryable, timers: readonly BatchStateKey[], settings: ReadonlyMap<string, OrgSettings>, now: number, federalDnc: FederalDncMode): Promise<BatchStates> {
+export async function loadBatchStates(db: sql.Queryable, timers: readonly BatchStateKey[], settings: ReadonlyMap<string, OrgSettings>, now: number, federalDnc: FederalDncMode, opts: { consents?: boolean } = {}): Promise<BatchStates> {
   const dnc = federalDnc === 'enforce';
   const contactIds = [...new Set(timers.map((t) => t.contactId))];
   const journeyIds = [...new Set(timers.flatMap((t) => (t.journeyId ? [t.journeyId] : [])))];
-  // Consent is read when the org requires it, and for the registry's consent exemption.
-  const withConsent = (orgId: string) => dnc || settings.get(orgId)!.requireConsentForMarketing;
+  // Consent is read when the org requires it, for the registry's consent exemption, and when asked (the Reassigned Numbers Database's date).
+  const withConsent = (orgId: string) => dnc || opts.consents === true || settings.get(orgId)!.requireConsentForMarketing;
   const consentIds = [...new Set(timers.filter((t) => withConsent(t.orgId)).map((t) => t.contactId))];
   const history = await sql.historyOf(db, contactIds, SENT_OR_MAYBE, new Date(now - HISTORY_WINDOW_MS));
   const suppressions = await sql.suppressionsOf(db, timers.map((t) => ({ orgId: t.orgId, phoneE164: t.phoneE164 })));

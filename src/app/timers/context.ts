@@ -13,7 +13,7 @@ import type { Location } from '../../domain/location/resolve.ts';
 import type { ConsentRecord, ContactState, JourneyState, KillSwitch } from '../../domain/timer-rules.ts';
 import { loadFederalDnc, type FederalDncMode } from '../federal-dnc.ts';
 import type { OrgSettings } from '../org-settings.ts';
-import type { CampaignQueuePort, Clock, Logger, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
+import type { CampaignQueuePort, Clock, Logger, ReassignedNumbersPort, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
 
 export interface EngineSettings {
   /** Timers due within this many ms are handed to BullMQ; later ones wait in Postgres. */
@@ -30,6 +30,8 @@ export interface EngineSettings {
   journeyTtlMs: number;
   /** Whether marketing is judged against the National Do-Not-Call Registry (FEDERAL_DNC). */
   federalDnc: FederalDncMode;
+  /** How long a Reassigned Numbers Database answer is reused (RND_CACHE_TTL). */
+  rndCacheTtlMs: number;
 }
 
 export interface EngineContext {
@@ -39,6 +41,8 @@ export interface EngineContext {
   sender: SenderPort;
   /** Send-rate smoothing across dispatchers (absent: sends are not paced). */
   sendRate?: SendRatePort;
+  /** The FCC Reassigned Numbers Database (absent: not asked; RND_SOURCE). */
+  reassigned?: ReassignedNumbersPort;
   /** Campaign planning jobs (absent: campaigns cannot be planned by this process). */
   campaignQueue?: CampaignQueuePort;
   /** The calendars in force (a function: they can be reloaded). */

@@ -41,8 +41,9 @@ import * as sql from '../../adapters/db/dispatch-queries.ts';
 import { isDeadlock, sqlPool, type ClientPool } from '../../adapters/db/sql.ts';
 import type { AuditInput } from '../../adapters/audit/audit-log.ts';
 import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
-import { storedTimerInput, type EngineContext } from './context.ts';
+import { phoneHash, storedTimerInput, type EngineContext } from './context.ts';
 import { loadBatchStates } from './batch-state.ts';
+import { reassignedAnswers, suppressReassignedNumbers } from '../reassigned.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import { decisionRecord, linkStagedSoon, reasonCodes, transition } from './records.ts';
 import { enqueueNearTerm } from './pump.ts';
@@ -207,8 +208,18 @@ export class Dispatcher {
       const t = rows.get(b.timerId);
       return t && PENDING_STATUSES.includes(t.status as never) && t.sendAt?.getTime() === b.jobSendAt ? t : null;
     });
-    const states = await loadBatchStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now, ctx.settings.federalDnc);
+    const states = await loadBatchStates(db, fresh.filter((t): t is sql.FireRow => t !== null), settings, now, ctx.settings.federalDnc, { consents: ctx.reassigned !== undefined });
     const set = ctx.calendars();
+    const stateOf = fresh.map((t) => (t ? states.of(t) : null));
+    // 0. Sends relying on a consent: the Reassigned Numbers Database's answer (cached, else one call for the batch's misses).
+    if (ctx.reassigned) {
+      const ks = fresh.flatMap((t, k) => (t ? [k] : []));
+      const answers = await reassignedAnswers(db, ctx.reassigned, ks.map((k) => ({ phoneE164: fresh[k]!.phoneE164, channel: fresh[k]!.channel, purpose: fresh[k]!.purpose, state: stateOf[k]! })), now, ctx.settings.rndCacheTtlMs);
+      ks.forEach((k, n) => {
+        const reassigned = answers[n];
+        if (reassigned) stateOf[k] = { ...stateOf[k]!, reassigned };
+      });
+    }
 
     // 1. Judge every timer.
     const judged = batch.map((b, k) => {
@@ -216,7 +227,7 @@ export class Dispatcher {
       if (!t) return null;
       const location = resolveLocation({ phone: t.phoneE164, ...(t.zip ? { zip: t.zip } : {}) });
       const input = storedTimerInput(t, location, b.jobSendAt, now, states.history.get(t.contactId) ?? [], settings.get(t.orgId)!);
-      const state = states.of(t);
+      const state = stateOf[k]!;
       return { t, location, input, state, verdict: judgeTimer(set, input, state, 'fire') as Verdict, rate: null as RateSlot | null, rateReason: null as Reason | null, wait: false };
     });
 
@@ -249,7 +260,8 @@ export class Dispatcher {
         if (fit.kind === 'wait') j.wait = true;
         else if (fit.kind !== 'now') {
           j.rateReason = fit.reason;
-          j.verdict = fit.kind === 'next_slot' ? judgeAfterWindow(set, j.input, j.state, j.verdict.windowEnd) : { kind: 'cancel', reasons: [], decision: null };
+          const { federalDnc, reassigned } = j.verdict;
+          j.verdict = fit.kind === 'next_slot' ? judgeAfterWindow(set, j.input, j.state, j.verdict.windowEnd) : { kind: 'cancel', reasons: [], decision: null, ...(federalDnc ? { federalDnc } : {}), ...(reassigned ? { reassigned } : {}) };
         }
       }
     }
@@ -287,6 +299,9 @@ export class Dispatcher {
         });
       }
     });
+    // A number the Reassigned Numbers Database reports disconnected after the consent is suppressed (source `reassigned`).
+    const reassigned = judged.flatMap((j) => (j && j.verdict.kind === 'suppress' && j.state.reassigned?.answer === 'yes' ? [{ orgId: j.t.orgId, phoneE164: j.t.phoneE164, phoneHash: phoneHash(j.t.phoneE164), since: j.state.reassigned.since }] : []));
+    if (reassigned.length) await suppressReassignedNumbers(db, reassigned, now);
     const moved = await sql.applyVerdicts(db, moves, { owner: ctx.workerId, until: leaseUntil }, new Date(now));
     const staged = moves.filter((m) => moved.has(m.id)).map((m) => entries.get(m.id)!);
     await ctx.audit.stageVia(db, staged);

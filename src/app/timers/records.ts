@@ -7,6 +7,7 @@ import type { Prisma, Timer } from '../../adapters/db/client.ts';
 import type { Candidate } from '../../domain/location/resolve.ts';
 import type { Decision, Reason } from '../../domain/decide.ts';
 import type { FederalDncCheck } from '../../domain/federal-dnc.ts';
+import type { ReassignedCheck } from '../../domain/reassigned.ts';
 import type { Verdict, TimerStatus } from '../../domain/timer-rules.ts';
 import { sourcesOf } from '../../domain/timer-rules.ts';
 import { formatLocal, formatUtc } from '../../domain/time.ts';
@@ -29,6 +30,8 @@ export interface DecisionRecord {
   judgedAt: string;
   /** The National Do-Not-Call Registry check: the copy used and its outcome (absent: not checked, FEDERAL_DNC=off, or the contact's state decided first). */
   federalDnc?: FederalDncCheck;
+  /** The Reassigned Numbers Database check (absent: not asked): the date, the answer, the safe harbor. */
+  reassigned?: ReassignedCheck;
 }
 
 export function displayZone(candidates: readonly Candidate[]): string | null {
@@ -52,6 +55,7 @@ export function decisionRecord(verdict: Verdict, calendarVersion: string, fallba
     phase,
     judgedAt: formatUtc(now),
     ...(verdict.federalDnc ? { federalDnc: verdict.federalDnc } : {}),
+    ...(verdict.reassigned ? { reassigned: verdict.reassigned } : {}),
   };
 }
 
@@ -80,6 +84,7 @@ export function timerView(t: Timer): TimerView {
     reasons: rec.reasons,
     calendarVersion: t.calendarVersion,
     federalDnc: rec.federalDnc ?? null,
+    reassigned: rec.reassigned ?? null,
     attempts: t.attempts,
     providerId: t.providerId,
     sentAt: iso(t.sentAt),

@@ -111,6 +111,16 @@ export const TimerViewSchema = z.object({
     })
     .nullable()
     .describe('The National Do-Not-Call Registry check of the latest judgement (null: not checked: FEDERAL_DNC=off, or the contact state decided first)'),
+  reassigned: z
+    .object({
+      since: z.string().describe('The date asked about: the capture of the consent the send relies on'),
+      answer: z.enum(['yes', 'no', 'no_data']),
+      checkedAt: z.string(),
+      cached: z.boolean(),
+      safeHarbor: z.boolean().describe('47 CFR 64.1200(m): the database was checked and answered no'),
+    })
+    .nullable()
+    .describe('The Reassigned Numbers Database check at fire time (null: not asked: no RND_SOURCE, or the send relies on no consent)'),
   attempts: z.number().int(),
   providerId: z.string().nullable(),
   sentAt: z.string().nullable(),
