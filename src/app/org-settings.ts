@@ -42,9 +42,11 @@ export const SendRateSchema = z
   .object({
     perSecond: z.number().positive().max(10_000).default(30),
     perSenderPerSecond: z.number().positive().max(10_000).default(1),
+    /** What the limits count: `messages` (a long code, calls) or `segments` (10DLC, toll-free: an SMS of 3 segments takes 3). */
+    unit: z.enum(['messages', 'segments']).default('messages'),
   })
   .strict();
-export const DEFAULT_SEND_RATE = { perSecond: 30, perSenderPerSecond: 1 } as const;
+export const DEFAULT_SEND_RATE = { perSecond: 30, perSenderPerSecond: 1, unit: 'messages' } as const;
 
 export const OrgSettingsSchema = z
   .object({

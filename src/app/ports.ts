@@ -147,8 +147,11 @@ export interface SendRateRequest {
  */
 export interface SendRatePort {
   reserve(req: SendRateRequest): Promise<number>;
-  /** `count` consecutive slots at once (a batch of sends): what `count` calls of `reserve` in a row would get. */
-  reserveMany(req: SendRateRequest, count: number): Promise<number[]>;
+  /**
+   * `count` consecutive slots at once (a batch of sends): what `count` calls of `reserve` in a row
+   * would get; `costs[n]` units for the n-th (its SMS segments where the limit counts segments; default 1).
+   */
+  reserveMany(req: SendRateRequest, count: number, costs?: readonly number[]): Promise<number[]>;
 }
 
 /** Campaign planning jobs (one per chunk of a campaign's audience; src/app/campaigns). */

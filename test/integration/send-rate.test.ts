@@ -63,6 +63,16 @@ describe('RedisSendRate', () => {
     await expect(r.reserveMany(reqA, 0)).rejects.toThrow(RangeError);
   });
 
+  it('costs: a send of k segments takes k intervals of both buckets, so the next send waits that much longer', async () => {
+    const r = new RedisSendRate(clients[1]!, prefix);
+    const req = { orgId: randomUUID(), sender: `+1500556${String(Math.floor(Math.random() * 10_000)).padStart(4, '0')}`, perSecond: 10, perSenderPerSecond: 5, now: NOW };
+    // The sender's 5/s (200 ms) dominates: 3 segments take 600 ms, 1 takes 200, 2 take 400.
+    expect(await r.reserveMany(req, 3, [3, 1, 2])).toEqual([NOW, NOW + 600, NOW + 800]);
+    expect(await r.reserve(req)).toBe(NOW + 1200);
+    await expect(r.reserveMany(req, 2, [1])).rejects.toThrow(RangeError);
+    await expect(r.reserveMany(req, 1, [0])).rejects.toThrow(RangeError);
+  });
+
   it('the later of the org and the sender slot is taken for both: a sender at 2/s paces an org allowed 10/s', async () => {
     const orgId = randomUUID();
     const sender = `+1500555${String(Math.floor(Math.random() * 10_000)).padStart(4, '0')}`;

@@ -162,6 +162,8 @@ export interface NewTimer {
   notAfter: Date | null;
   status: string;
   payload: unknown;
+  /** SMS segments of the body; null for a call. */
+  segments: number | null;
   idempotencyKey: string | null;
   calendarVersion: string;
   decision: unknown;
@@ -184,6 +186,7 @@ export interface TimerRow {
   notAfter: Date | null;
   status: string;
   payload: unknown;
+  segments: number | null;
   idempotencyKey: string | null;
   attempts: number;
   leaseOwner: string | null;
@@ -220,23 +223,24 @@ export async function insertTimers(db: Queryable, rows: readonly NewTimer[]): Pr
       not_after: r.notAfter,
       status: r.status,
       payload: r.payload,
+      segments: r.segments,
       idempotency_key: r.idempotencyKey,
       calendar_version: r.calendarVersion,
       decision: r.decision,
     })),
   );
   const { rows: back } = await db.query<TimerRow>(
-    `INSERT INTO timers (id, org_id, contact_id, journey_id, channel, purpose, policy, subject, requested_at, send_at, not_after, status, payload,
+    `INSERT INTO timers (id, org_id, contact_id, journey_id, channel, purpose, policy, subject, requested_at, send_at, not_after, status, payload, segments,
                          idempotency_key, calendar_version, decision, created_at, updated_at)
      SELECT x.id, x.org_id, x.contact_id, x.journey_id, x.channel::channel, x.purpose::purpose, x.policy::policy, x.subject, x.requested_at, x.send_at,
-            x.not_after, x.status::timer_status, x.payload, x.idempotency_key, x.calendar_version, x.decision, now(), now()
+            x.not_after, x.status::timer_status, x.payload, x.segments, x.idempotency_key, x.calendar_version, x.decision, now(), now()
      FROM json_to_recordset($1::json) AS x(id uuid, org_id uuid, contact_id uuid, journey_id uuid, channel text, purpose text, policy text, subject text,
-                                           requested_at timestamptz, send_at timestamptz, not_after timestamptz, status text, payload jsonb,
+                                           requested_at timestamptz, send_at timestamptz, not_after timestamptz, status text, payload jsonb, segments smallint,
                                            idempotency_key text, calendar_version text, decision jsonb)
      ON CONFLICT (org_id, idempotency_key) DO NOTHING
      RETURNING id::text AS id, org_id::text AS "orgId", contact_id::text AS "contactId", journey_id::text AS "journeyId", campaign_id::text AS "campaignId",
                campaign_row AS "campaignRow", channel::text AS channel, purpose::text AS purpose, policy::text AS policy, subject, requested_at AS "requestedAt",
-               send_at AS "sendAt", not_after AS "notAfter", status::text AS status, payload, idempotency_key AS "idempotencyKey", attempts,
+               send_at AS "sendAt", not_after AS "notAfter", status::text AS status, payload, segments, idempotency_key AS "idempotencyKey", attempts,
                lease_owner AS "leaseOwner", lease_until AS "leaseUntil", provider_id AS "providerId", sent_at AS "sentAt", last_error AS "lastError",
                calendar_version AS "calendarVersion", decision, created_at AS "createdAt", updated_at AS "updatedAt"`,
     [doc],

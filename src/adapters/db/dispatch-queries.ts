@@ -56,6 +56,8 @@ export interface FireRow {
   notAfter: Date | null;
   attempts: number;
   payload: Record<string, unknown>;
+  /** SMS segments recorded at creation (null: a call, or a timer created before they were). */
+  segments: number | null;
   phoneE164: string;
   zip: string | null;
 }
@@ -64,7 +66,7 @@ export async function timersForFire(db: Queryable, ids: readonly string[]): Prom
   const { rows } = await db.query<FireRow>(
     `SELECT t.id::text AS id, t.org_id::text AS "orgId", t.contact_id::text AS "contactId", t.journey_id::text AS "journeyId", t.campaign_id::text AS "campaignId",
             t.channel::text AS channel, t.purpose::text AS purpose, t.policy::text AS policy, t.subject, t.status::text AS status,
-            t.send_at AS "sendAt", t.not_after AS "notAfter", t.attempts, t.payload, c.phone_e164 AS "phoneE164", c.zip
+            t.send_at AS "sendAt", t.not_after AS "notAfter", t.attempts, t.payload, t.segments, c.phone_e164 AS "phoneE164", c.zip
      FROM timers t JOIN contacts c ON c.id = t.contact_id
      WHERE t.id = ANY($1::uuid[])`,
     [ids],

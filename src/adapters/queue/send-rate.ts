@@ -30,8 +30,10 @@ import type { SendRatePort, SendRateRequest } from '../../app/ports.ts';
 import { sendRateKeys } from './keys.ts';
 
 // KEYS: the buckets; ARGV[1] = now (ms), ARGV[2] = how many consecutive slots, ARGV[2 + i] = interval
-// of KEYS[i] (ms, may be fractional). Returns the slots (ms, as strings: Lua numbers are doubles,
-// Redis would truncate a number reply), each reserved as if by its own call, one after the other.
+// of KEYS[i] (ms, may be fractional), then one cost per slot (how many intervals the send takes:
+// its SMS segments where the limit is in segments; absent: 1). Returns the slots (ms, as strings:
+// Lua numbers are doubles, Redis would truncate a number reply), each reserved as if by its own
+// call, one after the other.
 const RESERVE = `
 local now = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
@@ -45,8 +47,9 @@ for n = 1, count do
   for i = 1, #KEYS do
     if tats[i] > slot then slot = tats[i] end
   end
+  local cost = tonumber(ARGV[2 + #KEYS + n] or '1')
   for i = 1, #KEYS do
-    tats[i] = slot + tonumber(ARGV[i + 2])
+    tats[i] = slot + cost * tonumber(ARGV[i + 2])
   end
   slots[n] = string.format('%.3f', slot)
 end
@@ -69,12 +72,17 @@ export class RedisSendRate implements SendRatePort {
     return (await this.reserveMany(req, 1))[0]!;
   }
 
-  /** Reserves `count` consecutive slots in one round trip: the same slots `count` calls of `reserve` in a row would get. */
-  async reserveMany(req: SendRateRequest, count: number): Promise<number[]> {
+  /**
+   * Reserves `count` consecutive slots in one round trip: the same slots `count` calls of `reserve`
+   * in a row would get. `costs[n]`: how many units the n-th send takes (its segments, where the
+   * limit counts segments): the next slot is that many intervals later. Default 1 each.
+   */
+  async reserveMany(req: SendRateRequest, count: number, costs?: readonly number[]): Promise<number[]> {
     if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
+    if (costs && (costs.length !== count || costs.some((c) => !Number.isInteger(c) || c < 1))) throw new RangeError('costs: one positive integer per slot');
     const keys = sendRateKeys(this.prefix, req.orgId, req.sender);
     const intervals = [1000 / req.perSecond, ...(req.sender === null ? [] : [1000 / req.perSenderPerSecond])];
-    const slots = (await this.redis.eval(RESERVE, keys.length, ...keys, String(req.now), String(count), ...intervals.map(String))) as string[];
+    const slots = (await this.redis.eval(RESERVE, keys.length, ...keys, String(req.now), String(count), ...intervals.map(String), ...(costs ?? []).map(String))) as string[];
     return slots.map((s) => Math.max(req.now, Math.ceil(Number(s))));
   }
 }

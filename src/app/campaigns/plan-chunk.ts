@@ -39,6 +39,7 @@ import { enqueueNearTerm } from '../timers/pump.ts';
 import { asRecord, decisionRecord, displayZone, reasonCodes, type DecisionRecord } from '../timers/records.ts';
 import type { AudienceRow, RowError } from './audience.ts';
 import { loadContactStates } from './bulk-state.ts';
+import { timerSegments } from '../../domain/sms-segments.ts';
 import { addOutcome, emptyStats, sumChunkResults, type CampaignStats, type RowOutcome } from './stats.ts';
 
 /** Advisory lock class of a campaign's lock (with hashtext(campaign id)): chunk ends, cancel and failure take it. */
@@ -78,6 +79,8 @@ export interface PlanSpec {
   window: { start: string; end: string } | null;
   notAfter: number | null;
   payloadJson: string;
+  /** SMS segments of the campaign's message (the same for every timer); null for calls. */
+  segments: number | null;
   preview: boolean;
 }
 
@@ -94,6 +97,7 @@ export function specOf(c: Campaign): PlanSpec {
     window: (c.window as { start: string; end: string } | null) ?? null,
     notAfter: c.notAfter?.getTime() ?? null,
     payloadJson: JSON.stringify(c.payload),
+    segments: timerSegments(c.channel as Channel, c.payload),
     preview: c.preview,
   };
 }
@@ -253,10 +257,10 @@ export async function planChunk(ctx: EngineContext, campaignId: string, seq: num
         if (!spec.preview && ok.length) {
           const back = await tx.$queryRaw<Array<{ row: number }>>`
             INSERT INTO timers (id, org_id, contact_id, campaign_id, campaign_row, channel, purpose, policy, subject, requested_at, send_at, not_after,
-                                status, payload, calendar_version, decision, created_at, updated_at)
+                                status, payload, segments, calendar_version, decision, created_at, updated_at)
             SELECT x.id, ${spec.orgId}::uuid, x.contact_id, ${campaignId}::uuid, x.row, ${spec.channel}::channel, ${spec.purpose}::purpose, ${spec.policy}::policy,
                    ${spec.subject}, x.requested_at::timestamptz, x.send_at::timestamptz, ${spec.notAfter === null ? null : new Date(spec.notAfter)}::timestamptz,
-                   x.status::timer_status, ${spec.payloadJson}::jsonb, x.calendar_version, x.decision::jsonb, now(), now()
+                   x.status::timer_status, ${spec.payloadJson}::jsonb, ${spec.segments}::smallint, x.calendar_version, x.decision::jsonb, now(), now()
             FROM unnest(${timerIds}::uuid[], ${ok.map((p) => contactIds.get(p.row.phone)!)}::uuid[], ${ok.map((p) => p.row.i)}::int[],
                         ${ok.map((p) => new Date(p.at).toISOString())}::text[], ${results.map((j) => (j.sendAt === null ? null : new Date(j.sendAt).toISOString()))}::text[],
                         ${results.map((j) => j.status)}::text[], ${results.map((j) => j.record.calendarVersion)}::text[], ${results.map((j) => j.recordJson)}::text[])

@@ -40,6 +40,7 @@ import { locateContact } from '../contacts.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import type { QueuedTimer } from '../ports.ts';
 import { loadBatchStates } from './batch-state.ts';
+import { smsSegmentCount } from '../../domain/sms-segments.ts';
 import { areaCodeOf, phoneHash, type EngineContext } from './context.ts';
 import { enqueueNearTerm } from './pump.ts';
 import { decisionRecord, linkStagedSoon, reasonCodes, timerView } from './records.ts';
@@ -355,6 +356,7 @@ export class TimerCreator {
         notAfter: p.notAfter === undefined ? null : new Date(p.notAfter),
         status,
         payload: input.channel === 'sms' ? { body: input.message!.body } : { ...input.voice! },
+        segments: input.channel === 'sms' ? smsSegmentCount(input.message!.body).segments : null,
         idempotencyKey: p.req.idempotencyKey ?? null,
         calendarVersion: record.calendarVersion,
         decision: record,

@@ -43,6 +43,7 @@ import type { AuditInput } from '../../adapters/audit/audit-log.ts';
 import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
 import { phoneHash, storedTimerInput, type EngineContext } from './context.ts';
 import { loadBatchStates } from './batch-state.ts';
+import { rateCost, timerSegments } from '../../domain/sms-segments.ts';
 import { reassignedAnswers, suppressReassignedNumbers } from '../reassigned.ts';
 import { loadOrgSettings, type OrgSettings } from '../org-settings.ts';
 import { decisionRecord, linkStagedSoon, reasonCodes, transition } from './records.ts';
@@ -248,7 +249,9 @@ export class Dispatcher {
           const first = judged[ks[0]!]!;
           const rates = settings.get(first.t.orgId)!.sendRate;
           const reservedAt = ctx.clock.now();
-          const slots = await ctx.sendRate!.reserveMany({ orgId: first.t.orgId, sender: senders.get(key) ?? null, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now: reservedAt }, ks.length);
+          // Where the provider's limit is in segments, a send takes as many slots as its segments.
+          const costs = rates.unit === 'segments' ? ks.map((k) => rateCost('segments', judged[k]!.t.channel, judged[k]!.t.segments ?? timerSegments(judged[k]!.t.channel, judged[k]!.t.payload))) : undefined;
+          const slots = await ctx.sendRate!.reserveMany({ orgId: first.t.orgId, sender: senders.get(key) ?? null, perSecond: rates.perSecond, perSenderPerSecond: rates.perSenderPerSecond, now: reservedAt }, ks.length, costs);
           ks.forEach((k, n) => (judged[k]!.rate = { slot: slots[n]!, reservedAt, attempt: batch[k]!.job.attempt }));
         }),
       );

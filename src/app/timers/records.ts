@@ -83,6 +83,7 @@ export function timerView(t: Timer): TimerView {
     notAfter: iso(t.notAfter),
     reasons: rec.reasons,
     calendarVersion: t.calendarVersion,
+    segments: t.segments,
     federalDnc: rec.federalDnc ?? null,
     reassigned: rec.reassigned ?? null,
     attempts: t.attempts,

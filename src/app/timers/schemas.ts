@@ -102,6 +102,7 @@ export const TimerViewSchema = z.object({
   notAfter: z.string().nullable(),
   reasons: z.array(ReasonSchema),
   calendarVersion: z.string(),
+  segments: z.number().int().nullable().describe('SMS segments of the body (GSM-7: 160, or 153 each when concatenated; UCS-2: 70 / 67); null for calls'),
   federalDnc: z
     .object({
       copyId: z.uuid().nullable().describe('The registry copy used (null: none covers the area code)'),
