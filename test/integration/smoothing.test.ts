@@ -76,7 +76,7 @@ async function checkPacing(ids: readonly string[], rate: number): Promise<{ slot
 async function setRate(perSecond: number, perSenderPerSecond: number): Promise<void> {
   const r = await e.api('PATCH', '/v1/org/settings', { sendRate: { perSecond, perSenderPerSecond } });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
-  expect(r.body.sendRate).toEqual({ perSecond, perSenderPerSecond });
+  expect(r.body.sendRate).toEqual({ perSecond, perSenderPerSecond, unit: 'messages' });
 }
 
 async function create(phones: readonly string[], over: (i: number) => Record<string, unknown>): Promise<string[]> {
