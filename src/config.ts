@@ -179,6 +179,11 @@ export const EnvSchema = z
     RND_TOKEN: opt(z.string().min(8)),
     /** How long an RND answer is reused before the number is asked about again. */
     RND_CACHE_TTL: Duration.default(86_400_000),
+    /** Bearer token for GET /metrics on the API's port (unset: not served there). */
+    METRICS_TOKEN: opt(z.string().min(16, 'at least 16 characters')),
+    /** An internal port on which this process serves GET /metrics without a token (unset: none; 0: any free port). */
+    METRICS_PORT: opt(z.coerce.number().int().min(0).max(65535)),
+    METRICS_HOST: z.string().default('127.0.0.1'),
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
@@ -239,6 +244,9 @@ export interface Config {
   /** The Reassigned Numbers Database: a file or a URL (and its token); undefined: not asked. */
   rnd: { kind: 'file'; path: string } | { kind: 'http'; url: string; token?: string } | undefined;
   rndCacheTtlMs: number;
+  metricsToken: string | undefined;
+  metricsPort: number | undefined;
+  metricsHost: string;
   bodyLimit: string;
   logLevel: Env['LOG_LEVEL'];
 }
@@ -300,6 +308,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : { kind: 'http', url: e.RND_SOURCE, ...(e.RND_TOKEN ? { token: e.RND_TOKEN } : {}) }
       : undefined,
     rndCacheTtlMs: e.RND_CACHE_TTL,
+    metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
     bodyLimit: e.BODY_LIMIT,
     logLevel: e.LOG_LEVEL,
   };

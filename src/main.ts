@@ -9,7 +9,7 @@ import { createApp } from './api/app.ts';
 import { answerClientErrors } from './api/errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './adapters/log.ts';
-import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startPump, startReconciler } from './runtime.ts';
+import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startMetricsEndpoint, startPump, startReconciler } from './runtime.ts';
 import { bootOrExit } from './boot.ts';
 
 process.env.TZ = 'UTC';
@@ -33,13 +33,15 @@ await bootOrExit(async () => {
     queuePrefix: config.queuePrefix, ...(config.secretKey ? { secretKey: config.secretKey } : {}),
     ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
     ...(emulator ? { mounts: [{ path: '/_emulator', router: emulator }] } : {}),
+    ...(config.metricsToken ? { metrics: { token: config.metricsToken, registry: rt.metrics } } : {}),
   });
   const server = app.listen(config.port, config.host);
   answerClientErrors(server);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   // Streamed uploads (contact imports, campaign audiences of up to 1,000,000 rows) outlast Node's 300 s default.
   server.requestTimeout = 30 * 60_000;
-  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt), startCampaignPlanner(rt)];
+  const metricsEndpoint = await startMetricsEndpoint(rt);
+  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt), startCampaignPlanner(rt), ...(metricsEndpoint ? [metricsEndpoint] : [])];
   onSignals({ rt, server, parts: [...parts, ...(emulator ? [{ stop: async () => emulator.emulator.dispose() }] : [])] });
 
   const port = (server.address() as AddressInfo).port;

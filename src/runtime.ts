@@ -3,6 +3,7 @@
  * process runs (API, pump, dispatcher, reconciler — any subset). Entrypoints in workers/ and
  * src/api/main.ts, and src/main.ts (all in one, for the quick start), are thin calls into this.
  */
+import { PromMetrics, startMetricsServer } from './adapters/metrics.ts';
 import { FileRnd } from './adapters/rnd/file-rnd.ts';
 import { HttpRnd } from './adapters/rnd/http-rnd.ts';
 import { hostname } from 'node:os';
@@ -39,6 +40,8 @@ export interface Runtime {
   redis: RedisClient;
   queue: BullTimerQueue;
   ctx: EngineContext;
+  /** This process's Prometheus registry (served by the API behind METRICS_TOKEN and/or on METRICS_PORT). */
+  metrics: PromMetrics;
   /** Closes what `createRuntime` opened. */
   close(): Promise<void>;
 }
@@ -69,8 +72,20 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
   const redis = redisConnection(config.redis, 'producer');
   const queue = new BullTimerQueue(redis, config.queuePrefix);
   const campaignQueue = new BullCampaignQueue(redis, config.queuePrefix);
+  const metrics = new PromMetrics({
+    timersByStatus: async () => (await prisma.$queryRaw<Array<{ status: string; count: number }>>`SELECT status::text AS status, count(*)::int AS count FROM timers GROUP BY status`),
+    queueDepths: async () => {
+      const out: Array<{ queue: string; state: string; count: number }> = [];
+      for (const [name, q] of [['timers', queue.queue], ['campaigns', campaignQueue.queue]] as const) {
+        const counts = await q.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed');
+        for (const [state, count] of Object.entries(counts)) out.push({ queue: name, state, count });
+      }
+      return out;
+    },
+  });
   const ctx: EngineContext = {
     prisma,
+    metrics,
     audit: new AuditLog(prisma),
     queue,
     campaignQueue,
@@ -101,6 +116,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
   return {
     config,
     log,
+    metrics,
     prisma,
     redis,
     queue,
@@ -126,11 +142,31 @@ export interface Stoppable {
   stop(): Promise<void>;
 }
 
+/** `task` timed into the loop-tick histogram. */
+function timed(rt: Runtime, loop: string, task: () => Promise<unknown>): () => Promise<void> {
+  return async () => {
+    const started = performance.now();
+    try {
+      await task();
+    } finally {
+      rt.metrics.tick(loop, performance.now() - started);
+    }
+  };
+}
+
+/** This process's metrics on its internal port (METRICS_PORT, bound to METRICS_HOST), or null when none is configured. */
+export async function startMetricsEndpoint(rt: Pick<Runtime, 'config' | 'metrics' | 'log'>): Promise<(Stoppable & { url: string }) | null> {
+  if (rt.config.metricsPort === undefined) return null;
+  const server = await startMetricsServer(rt.metrics, rt.config.metricsHost, rt.config.metricsPort);
+  rt.log.info({ url: `${server.url}/metrics` }, 'metrics endpoint up');
+  return { url: server.url, stop: () => server.close() };
+}
+
 /** The pump as a cluster-wide singleton loop. */
 export function startPump(rt: Runtime): Stoppable {
   const pump = new Pump(rt.ctx);
   const conn = redisConnection(rt.config.redis, 'worker');
-  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'pump'), intervalMs: rt.config.pumpIntervalMs, task: () => pump.tick(), log: rt.log, name: 'pump' });
+  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'pump'), intervalMs: rt.config.pumpIntervalMs, task: timed(rt, 'pump', () => pump.tick()), log: rt.log, name: 'pump' });
   loop.start();
   return { stop: async () => { await loop.stop(); conn.disconnect(); } };
 }
@@ -139,7 +175,7 @@ export function startPump(rt: Runtime): Stoppable {
 export function startReconciler(rt: Runtime): Stoppable {
   const conn = redisConnection(rt.config.redis, 'worker');
   const reconciler = new Reconciler(rt.ctx, new RedisQueueMarker(conn, rt.config.queuePrefix));
-  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'reconciler'), intervalMs: rt.config.reconcileIntervalMs, task: () => reconciler.tick(), log: rt.log, name: 'reconciler' });
+  const loop = new LeaderLoop({ redis: conn, key: leaderKey(rt.config.queuePrefix, 'reconciler'), intervalMs: rt.config.reconcileIntervalMs, task: timed(rt, 'reconciler', () => reconciler.tick()), log: rt.log, name: 'reconciler' });
   loop.start();
   return { stop: async () => { await loop.stop(); conn.disconnect(); } };
 }
@@ -182,7 +218,7 @@ export function startCampaignPlanner(rt: Runtime, concurrency = rt.config.planCo
   const campaigns = new CampaignService(rt.ctx);
   const conn = redisConnection(rt.config.redis, 'worker');
   const worker = createCatalogWorker(
-    { 'campaign.plan_chunk': (p) => planChunk(rt.ctx, p.campaignId, p.seq) },
+    { 'campaign.plan_chunk': async (p) => { const started = performance.now(); try { return await planChunk(rt.ctx, p.campaignId, p.seq); } finally { rt.metrics.tick('plan-chunk', performance.now() - started); } } },
     // A planner killed mid-chunk leaves its job stalled; planning again is safe, so allow it more than once.
     { queue: CAMPAIGNS_QUEUE, connection: conn, prefix: rt.config.queuePrefix, concurrency, lockDurationMs: rt.config.jobLockMs, maxStalledCount: 10 },
   );
@@ -195,7 +231,7 @@ export function startCampaignPlanner(rt: Runtime, concurrency = rt.config.planCo
   });
   void worker.run().catch((err: Error) => rt.log.error({ err: err.message }, 'planner stopped'));
   const sweepConn = redisConnection(rt.config.redis, 'worker');
-  const sweep = new LeaderLoop({ redis: sweepConn, key: leaderKey(rt.config.queuePrefix, 'campaign-sweep'), intervalMs: CAMPAIGN_SWEEP_MS, task: () => campaigns.sweep(), log: rt.log, name: 'campaign-sweep' });
+  const sweep = new LeaderLoop({ redis: sweepConn, key: leaderKey(rt.config.queuePrefix, 'campaign-sweep'), intervalMs: CAMPAIGN_SWEEP_MS, task: timed(rt, 'campaign-sweep', () => campaigns.sweep()), log: rt.log, name: 'campaign-sweep' });
   sweep.start();
   return {
     worker,

@@ -1,6 +1,6 @@
 /** The pump: one active instance at a time (a Redis lease); run two for fail-over. */
 import { loadConfig } from '../src/config.ts';
-import { createRuntime, onSignals, startPump } from '../src/runtime.ts';
+import { createRuntime, onSignals, startMetricsEndpoint, startPump } from '../src/runtime.ts';
 import { bootOrExit } from '../src/boot.ts';
 
 process.env.TZ = 'UTC';
@@ -10,5 +10,6 @@ await bootOrExit(async () => {
   const rt = createRuntime(config);
   const part = startPump(rt);
   rt.log.info({ worker: rt.ctx.workerId }, 'pump started');
-  onSignals({ rt, parts: [part] });
+  const metrics = await startMetricsEndpoint(rt); // METRICS_PORT: this process's own /metrics
+  onSignals({ rt, parts: [part, ...(metrics ? [metrics] : [])] });
 });

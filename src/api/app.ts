@@ -3,7 +3,7 @@
  * Routes are thin: validate (zod), call a use case, answer. Errors flow to `errorHandler`, the
  * one place that maps them to HTTP.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { RedisClient } from '../adapters/queue/connection.ts';
@@ -49,6 +49,8 @@ export interface AppOptions {
   mounts?: Array<{ path: string; router: Router }>;
   /** The deployment's QUEUE_PREFIX: namespaces the per-key rate-limit counters in Redis. Default "tcpa". */
   queuePrefix?: string;
+  /** GET /metrics: this process's metrics, for a bearer of this token (METRICS_TOKEN; absent: not served). */
+  metrics?: { token: string; registry: { text(): Promise<string>; contentType: string } };
 }
 
 /** Every API-key route of the service, declared (see route.ts); the OpenAPI document and the authorization test read this list. */
@@ -112,6 +114,23 @@ export function createApp(opts: AppOptions): Express {
       res.json({ ok, checks: { ...checks, federalDnc: registry.status }, federalDnc: registry, ...(warnings.length ? { warnings } : {}) });
     }),
   );
+
+  const metrics = opts.metrics;
+  if (metrics) {
+    const want = createHash('sha256').update(metrics.token).digest();
+    app.get(
+      '/metrics',
+      route(async (req, res) => {
+        const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
+        // Compared as digests, in constant time.
+        if (!timingSafeEqual(createHash('sha256').update(given).digest(), want)) {
+          res.status(401).json({ error: { code: 'UNAUTHENTICATED', message: 'GET /metrics needs the metrics token (METRICS_TOKEN) as a bearer token' } });
+          return;
+        }
+        res.type(metrics.registry.contentType).send(await metrics.registry.text());
+      }),
+    );
+  }
 
   // Provider status callbacks: form-encoded, authenticated by X-Twilio-Signature (not by API key), applied in batches.
   const statusCallbacks = new StatusCallbacks(ctx);

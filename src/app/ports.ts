@@ -179,3 +179,18 @@ export interface RndQuery {
 export interface ReassignedNumbersPort {
   check(queries: readonly RndQuery[]): Promise<RndAnswer[]>;
 }
+
+/** Operators' metrics (src/adapters/metrics.ts). Labels are codes and statuses only: never a number, a name or a body. */
+export interface MetricsPort {
+  /** One judgement: `decision` is send, reschedule, cancel or suppress; `reason` its first reason code. */
+  decision(phase: 'create' | 'fire', decision: string, reason: string | undefined): void;
+  /** A claim: how late against the instant its job was due (ms). */
+  dispatchLateness(ms: number): void;
+  /** One provider request's outcome. */
+  send(channel: string, outcome: 'accepted' | 'deferred' | 'failed' | 'unsubscribed'): void;
+  providerError(code: string, kind: string): void;
+  /** How long the send rate held a claimed send back (ms). */
+  rateWait(ms: number): void;
+  /** One run of a loop (pump, reconciler, campaign sweep) or a planned chunk (ms). */
+  tick(loop: string, ms: number): void;
+}

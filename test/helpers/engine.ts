@@ -96,7 +96,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
   const config = loadConfig(env);
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test-engine' });
   const rt = createRuntime(config, { clock, log });
-  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, queuePrefix: prefix, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }));
+  server.on('request', createApp({ ctx: rt.ctx, redis: rt.redis, log, bodyLimit: config.bodyLimit, queuePrefix: prefix, publicBaseUrl: url, ...(config.secretKey ? { secretKey: config.secretKey } : {}), ...(config.metricsToken ? { metrics: { token: config.metricsToken, registry: rt.metrics } } : {}) }));
   const { orgId, key } = await createApiKey(rt.prisma, { orgName: `org-${prefix}`, role: 'admin' });
   // Tests poll the API with this one key: a per-key rate limit far above any test's pace (rate-limit.test.ts lowers it).
   await rt.prisma.org.update({

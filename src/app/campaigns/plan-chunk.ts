@@ -249,6 +249,8 @@ export async function planChunk(ctx: EngineContext, campaignId: string, seq: num
           return j;
         });
 
+        if (!spec.preview && ctx.metrics) for (const j of results) ctx.metrics.decision('create', j.record.decision, j.record.reasons[0]?.code);
+
         // 5. Timers (real plans): one statement; rows planned before are left as they are.
         const stats = emptyStats();
         stats.errors = errors.length;

@@ -13,7 +13,7 @@ import type { Location } from '../../domain/location/resolve.ts';
 import type { ConsentRecord, ContactState, JourneyState, KillSwitch } from '../../domain/timer-rules.ts';
 import { loadFederalDnc, type FederalDncMode } from '../federal-dnc.ts';
 import type { OrgSettings } from '../org-settings.ts';
-import type { CampaignQueuePort, Clock, Logger, ReassignedNumbersPort, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
+import type { CampaignQueuePort, Clock, Logger, MetricsPort, ReassignedNumbersPort, SendRatePort, SenderPort, TimerQueuePort } from '../ports.ts';
 
 export interface EngineSettings {
   /** Timers due within this many ms are handed to BullMQ; later ones wait in Postgres. */
@@ -41,6 +41,8 @@ export interface EngineContext {
   sender: SenderPort;
   /** Send-rate smoothing across dispatchers (absent: sends are not paced). */
   sendRate?: SendRatePort;
+  /** Operators' metrics (absent: not counted). */
+  metrics?: MetricsPort;
   /** The FCC Reassigned Numbers Database (absent: not asked; RND_SOURCE). */
   reassigned?: ReassignedNumbersPort;
   /** Campaign planning jobs (absent: campaigns cannot be planned by this process). */

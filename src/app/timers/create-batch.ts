@@ -338,6 +338,7 @@ export class TimerCreator {
         'create',
       );
       const record = decisionRecord(verdict, set.version, c.location.candidates, 'create', now);
+      ctx.metrics?.decision('create', verdict.kind === 'suppress' ? 'suppress' : record.decision, record.reasons[0]?.code);
       const status = statusOf(verdict);
       const sendAt = verdict.kind === 'send' || verdict.kind === 'reschedule' ? verdict.sendAt : null;
       const id = randomUUID();

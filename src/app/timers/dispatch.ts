@@ -279,6 +279,7 @@ export class Dispatcher {
       const jobSendAt = batch[k]!.jobSendAt;
       const record = decisionRecord(verdict, set.version, j.location.candidates, 'fire', now);
       if (j.rateReason) record.reasons.unshift(j.rateReason);
+      ctx.metrics?.decision('fire', verdict.kind === 'suppress' ? 'suppress' : record.decision, record.reasons[0]?.code);
       const codes = reasonCodes(record.reasons);
       const refs = { orgId: t.orgId, createdAt: new Date(now), timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId };
       const row = { id: t.id, jobSendAt: new Date(jobSendAt), newSendAt: null, decisionJson: JSON.stringify(record), calendarVersion: record.calendarVersion };
@@ -292,6 +293,8 @@ export class Dispatcher {
       } else {
         moves.push({ ...row, status: 'sending' });
         const rate = j.rate;
+        ctx.metrics?.dispatchLateness(now - jobSendAt);
+        ctx.metrics?.rateWait(rate ? Math.max(0, rate.slot - rate.reservedAt) : 0);
         entries.set(t.id, {
           ...refs,
           action: 'timer.claimed',
@@ -349,8 +352,15 @@ export class Dispatcher {
       });
     } catch (err) {
       if (!(err instanceof SendFailure)) throw err; // no answer we can trust: the lease/callback path settles it
-      return this.failed(t, err, job, now);
+      ctx.metrics?.providerError(String(err.providerCode ?? err.httpStatus ?? 'network'), err.kind);
+      const outcome = await this.failed(t, err, job, now).catch((e: unknown) => {
+        if (e instanceof RetryLater) ctx.metrics?.send(t.channel, 'deferred');
+        throw e;
+      });
+      ctx.metrics?.send(t.channel, outcome === 'suppressed' ? 'unsubscribed' : 'failed');
+      return outcome;
     }
+    ctx.metrics?.send(t.channel, 'accepted');
     // Postgres trouble after the send throws: the job retries (and finds the timer no longer pending), the lease/callback path settles it.
     await this.recording.submit({ t, result, validity });
     return 'sent';
