@@ -54,6 +54,8 @@ async function checkPacing(ids: readonly string[], rate: number): Promise<{ slot
   const interval = 1000 / rate;
   const timers = await e.rt.prisma.timer.findMany({ where: { id: { in: [...ids] } }, select: { id: true, contact: { select: { phoneE164: true } } } });
   const phoneOf = new Map(timers.map((t) => [t.id, t.contact.phoneE164]));
+  // Claims are staged and linked into the chain soon after (any process's linkSoon): link them all now.
+  await e.rt.ctx.audit.link(e.orgId);
   const claims = await e.rt.prisma.auditEntry.findMany({ where: { timerId: { in: [...ids] }, action: 'timer.claimed' }, select: { timerId: true, data: true } });
   const got = received([...phoneOf.values()]);
   const sends = claims.map((c) => {
