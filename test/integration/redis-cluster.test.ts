@@ -86,6 +86,7 @@ describe('Redis Cluster (3 masters on loopback)', () => {
     }, 45_000, 200);
     expect(e.emulator.emulator.messages().filter((m) => phones.includes(String(m.params['To'])) && m.sid !== null)).toHaveLength(phones.length);
     // Each send took its own slot from the limiter on the cluster: the sender's slots are 1/PER_SENDER s apart.
+    await e.rt.ctx.audit.settle(e.orgId); // claims are staged, then linked by a pass that may not have run yet
     const claimed = await e.rt.prisma.auditEntry.findMany({ where: { orgId: e.orgId, action: 'timer.claimed', timerId: { in: ids } } });
     expect(claimed).toHaveLength(ids.length);
     const slots = claimed.map((c) => Date.parse((c.data as { rateSlot: string }).rateSlot)).sort((x, y) => x - y);

@@ -103,6 +103,7 @@ async function allSent(ids: readonly string[], timeoutMs = 120_000): Promise<voi
 }
 
 async function claimedData(ids: readonly string[]): Promise<Array<{ worker: string; rateDelayedMs: number }>> {
+  await e.rt.ctx.audit.settle(e.orgId);
   const rows = await e.rt.prisma.auditEntry.findMany({ where: { timerId: { in: [...ids] }, action: 'timer.claimed' }, select: { data: true } });
   return rows.map((r) => r.data as { worker: string; rateDelayedMs: number });
 }
