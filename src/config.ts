@@ -179,6 +179,12 @@ export const EnvSchema = z
     RND_TOKEN: opt(z.string().min(8)),
     /** How long an RND answer is reused before the number is asked about again. */
     RND_CACHE_TTL: Duration.default(86_400_000),
+    /** How long a webhook endpoint (an event or a timer's action) has to answer before the attempt counts as failed. */
+    WEBHOOK_TIMEOUT: Duration.default(10_000),
+    /** How often the webhook loop turns new audit entries into deliveries and hands due endpoints to the webhook workers. */
+    WEBHOOK_INTERVAL: Duration.default(500),
+    /** Endpoints a webhook worker process delivers to at once (each job is one endpoint's due events). */
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
     /** Bearer token for GET /metrics on the API's port (unset: not served there). */
     METRICS_TOKEN: opt(z.string().min(16, 'at least 16 characters')),
     /** An internal port on which this process serves GET /metrics without a token (unset: none; 0: any free port). */
@@ -244,6 +250,9 @@ export interface Config {
   /** The Reassigned Numbers Database: a file or a URL (and its token); undefined: not asked. */
   rnd: { kind: 'file'; path: string } | { kind: 'http'; url: string; token?: string } | undefined;
   rndCacheTtlMs: number;
+  webhookTimeoutMs: number;
+  webhookIntervalMs: number;
+  webhookConcurrency: number;
   metricsToken: string | undefined;
   metricsPort: number | undefined;
   metricsHost: string;
@@ -308,6 +317,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : { kind: 'http', url: e.RND_SOURCE, ...(e.RND_TOKEN ? { token: e.RND_TOKEN } : {}) }
       : undefined,
     rndCacheTtlMs: e.RND_CACHE_TTL,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT,
+    webhookIntervalMs: e.WEBHOOK_INTERVAL,
+    webhookConcurrency: e.WEBHOOK_CONCURRENCY,
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

@@ -9,7 +9,7 @@ import { createApp } from './api/app.ts';
 import { answerClientErrors } from './api/errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './adapters/log.ts';
-import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startMetricsEndpoint, startPump, startReconciler } from './runtime.ts';
+import { createRuntime, emulatorCredentials, migrateDatabase, onSignals, startCampaignPlanner, startDispatcher, startMetricsEndpoint, startPump, startReconciler, startWebhooks } from './runtime.ts';
 import { bootOrExit } from './boot.ts';
 
 process.env.TZ = 'UTC';
@@ -41,12 +41,12 @@ await bootOrExit(async () => {
   // Streamed uploads (contact imports, campaign audiences of up to 1,000,000 rows) outlast Node's 300 s default.
   server.requestTimeout = 30 * 60_000;
   const metricsEndpoint = await startMetricsEndpoint(rt);
-  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt), startCampaignPlanner(rt), ...(metricsEndpoint ? [metricsEndpoint] : [])];
+  const parts = [startPump(rt), startDispatcher(rt), startReconciler(rt), startCampaignPlanner(rt), startWebhooks(rt), ...(metricsEndpoint ? [metricsEndpoint] : [])];
   onSignals({ rt, server, parts: [...parts, ...(emulator ? [{ stop: async () => emulator.emulator.dispose() }] : [])] });
 
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  log.info({ url, emulator: emulator ? `${url}/_emulator` : null }, 'tcpa engine up: API, pump, dispatcher, reconciler, campaign planner');
+  log.info({ url, emulator: emulator ? `${url}/_emulator` : null }, 'tcpa engine up: API, pump, dispatcher, reconciler, campaign planner, webhooks');
   process.stderr.write(quickStart(url, Boolean(emulator)));
 });
 

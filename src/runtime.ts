@@ -31,6 +31,10 @@ import { Dispatcher } from './app/timers/dispatch.ts';
 import { Pump } from './app/timers/pump.ts';
 import { Reconciler } from './app/timers/reconcile.ts';
 import type { Config } from './config.ts';
+import { BullWebhookQueue } from './adapters/queue/webhook-queue.ts';
+import { WEBHOOKS_QUEUE } from './adapters/queue/catalog.ts';
+import { HttpPoster } from './adapters/webhooks/http-poster.ts';
+import { WebhookDeliverer } from './app/webhooks.ts';
 
 export interface Runtime {
   config: Config;
@@ -203,6 +207,48 @@ export function startDispatcher(rt: Runtime, concurrency = rt.config.dispatchCon
     worker,
     // close() lets active jobs finish (each ends with its timer sent, retried or released).
     stop: async () => { await worker.close(); conn.disconnect(); },
+  };
+}
+
+/**
+ * Outbound events: the webhook loop (one process at a time, a Redis lease) turns new audit
+ * entries into deliveries and adds a job per endpoint with deliveries due; the webhook workers
+ * (any number, WEBHOOK_CONCURRENCY endpoints each) deliver them. Without TCPA_SECRET_KEY there
+ * are no endpoints (their secrets cannot be kept), so nothing starts.
+ */
+export function startWebhooks(rt: Runtime, concurrency = rt.config.webhookConcurrency): Stoppable & { deliverer: WebhookDeliverer | null } {
+  if (!rt.config.secretKey) {
+    rt.log.info({}, 'webhooks off: no TCPA_SECRET_KEY to keep signing secrets with');
+    return { deliverer: null, stop: async () => {} };
+  }
+  const deliverer = new WebhookDeliverer(rt.ctx, new HttpPoster(), rt.config.secretKey, { timeoutMs: rt.config.webhookTimeoutMs });
+  const producer = redisConnection(rt.config.redis, 'worker');
+  const queue = new BullWebhookQueue(producer, rt.config.queuePrefix);
+  const loop = new LeaderLoop({
+    redis: producer,
+    key: leaderKey(rt.config.queuePrefix, 'webhooks'),
+    intervalMs: rt.config.webhookIntervalMs,
+    task: timed(rt, 'webhooks', async () => {
+      await deliverer.fanOut();
+      await queue.enqueue(await deliverer.dueEndpoints());
+    }),
+    log: rt.log,
+    name: 'webhooks',
+  });
+  loop.start();
+  const conn = redisConnection(rt.config.redis, 'worker');
+  const worker = createCatalogWorker({ 'webhook.deliver': (p) => deliverer.deliverEndpoint(p.endpointId) }, { queue: WEBHOOKS_QUEUE, connection: conn, prefix: rt.config.queuePrefix, concurrency, lockDurationMs: rt.config.jobLockMs, maxStalledCount: 10 });
+  worker.on('failed', (job, err) => rt.log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'webhook job failed'));
+  void worker.run().catch((err: Error) => rt.log.error({ err: err.message }, 'webhook worker stopped'));
+  return {
+    deliverer,
+    stop: async () => {
+      await loop.stop();
+      await worker.close();
+      await queue.close().catch(() => undefined);
+      conn.disconnect();
+      producer.disconnect();
+    },
   };
 }
 

@@ -31,6 +31,8 @@ export class PromMetrics implements MetricsPort {
   private readonly providerErrors: Counter<'code' | 'kind'>;
   private readonly rateWaits: Histogram;
   private readonly ticks: Histogram<'loop'>;
+  private readonly webhookAttempts: Counter<'outcome'>;
+  private readonly webhookLatency: Histogram;
 
   constructor(sources: MetricsSources = {}, opts: { process?: string } = {}) {
     if (opts.process) this.registry.setDefaultLabels({ process: opts.process });
@@ -42,6 +44,8 @@ export class PromMetrics implements MetricsPort {
     this.providerErrors = new Counter({ name: 'tcpa_provider_errors_total', help: 'Provider errors, by provider code (or HTTP status, or network) and kind', labelNames: ['code', 'kind'], registers });
     this.rateWaits = new Histogram({ name: 'tcpa_send_rate_wait_seconds', help: 'How long the send rate held a send back (0: not at all)', buckets: [0, 0.1, 0.5, 1, 5, 15, 60, 300, 1800], registers });
     this.ticks = new Histogram({ name: 'tcpa_loop_tick_seconds', help: 'Duration of the singleton loops (pump, reconciler, campaign sweep) and planner chunks', labelNames: ['loop'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60], registers });
+    this.webhookAttempts = new Counter({ name: 'tcpa_webhook_attempts_total', help: 'Webhook delivery attempts, by outcome (delivered, failed: retried later, dead: given up)', labelNames: ['outcome'], registers });
+    this.webhookLatency = new Histogram({ name: 'tcpa_webhook_attempt_seconds', help: "How long webhook endpoints took to answer (or to time out)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     if (sources.timersByStatus) {
       const read = sources.timersByStatus;
       let cache: { at: number; rows: Array<{ status: string; count: number }> } | undefined;
@@ -95,6 +99,11 @@ export class PromMetrics implements MetricsPort {
 
   tick(loop: string, ms: number): void {
     this.ticks.observe({ loop }, ms / 1000);
+  }
+
+  webhookAttempt(outcome: 'delivered' | 'failed' | 'dead', ms: number): void {
+    this.webhookAttempts.inc({ outcome });
+    this.webhookLatency.observe(ms / 1000);
   }
 
   text(): Promise<string> {

@@ -3,6 +3,7 @@
  * Routes are thin: validate (zod), call a use case, answer. Errors flow to `errorHandler`, the
  * one place that maps them to HTTP.
  */
+import { webhookRoutes } from './routes/webhooks.ts';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
@@ -60,7 +61,7 @@ const StatusCallbackQuery = z.object({ timerId: z.uuid() }).strict();
 export function apiRoutes(opts: Pick<AppOptions, 'ctx' | 'secretKey'>): RouteSpec[] {
   const { ctx } = opts;
   return [...timerRoutes(new TimerService(ctx)), ...auditRoutes(new AuditQueries(ctx), ctx.audit), ...auditorRoutes(ctx), ...orgRoutes(ctx, opts.secretKey), ...suppressionRoutes(ctx), ...keyRoutes(ctx),
-    ...journeyRoutes(ctx), ...consentRoutes(ctx), ...killSwitchRoutes(ctx), ...contactRoutes(ctx), ...campaignRoutes(ctx),
+    ...journeyRoutes(ctx), ...consentRoutes(ctx), ...killSwitchRoutes(ctx), ...contactRoutes(ctx), ...campaignRoutes(ctx), ...webhookRoutes(ctx, opts.secretKey),
   ];
 }
 

@@ -193,4 +193,19 @@ export interface MetricsPort {
   rateWait(ms: number): void;
   /** One run of a loop (pump, reconciler, campaign sweep) or a planned chunk (ms). */
   tick(loop: string, ms: number): void;
+  /** One webhook delivery attempt: `delivered`, `failed` (retried later) or `dead` (given up), and how long the endpoint took (ms). */
+  webhookAttempt?(outcome: 'delivered' | 'failed' | 'dead', ms: number): void;
+}
+
+/** An HTTP answer from a webhook endpoint (the body is not kept). */
+export interface PostAnswer {
+  status: number;
+}
+
+/**
+ * POSTs webhook requests (outbound events and timers' actions): resolves with any HTTP answer,
+ * rejects when none came (timeout, refused, reset, TLS). Redirects are not followed.
+ */
+export interface WebhookPosterPort {
+  post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<PostAnswer>;
 }

@@ -651,6 +651,7 @@ export async function handleInboundSms(ctx: EngineContext, input: InboundSmsInpu
 
   if (classification.kind !== 'opt_out') {
     ctx.log.debug({ orgId: input.orgId, from: masked, kind: classification.kind }, 'inbound text');
+    await recordInboundMessage(ctx, input.orgId, phone.e164, input.body, input.messageSid ?? null, areaCode, now);
     return none;
   }
 
@@ -672,6 +673,33 @@ export async function handleInboundSms(ctx: EngineContext, input: InboundSmsInpu
     data: { suppressionId: r.suppressionId, areaCode, ...(evidence ?? {}) },
   });
   return { ...outcome, confirmation };
+}
+
+/**
+ * A text that is not a keyword: a reply in a conversation. The body is kept in inbound_messages
+ * (for endpoints that opt in to bodies, as `inbound.message` events); the audit entry records it
+ * without the body, with the contact and its active journey. A redelivered webhook (same
+ * MessageSid) is recorded once.
+ */
+async function recordInboundMessage(ctx: EngineContext, orgId: string, from: string, body: string, messageSid: string | null, areaCode: string | null, now: number): Promise<void> {
+  const at = new Date(now);
+  await ctx.prisma.$transaction(async (tx) => {
+    const contact = await tx.contact.findUnique({ where: { orgId_phoneE164: { orgId, phoneE164: from } }, select: { id: true } });
+    const journey = contact
+      ? await tx.journey.findFirst({ where: { orgId, contactId: contact.id, status: 'active', expiresAt: { gt: at } }, orderBy: { createdAt: 'desc' }, select: { id: true } })
+      : null;
+    const id = randomUUID();
+    const inserted = await tx.$executeRaw`
+      INSERT INTO inbound_messages (id, org_id, contact_id, journey_id, message_sid, from_e164, body, created_at)
+      VALUES (${id}::uuid, ${orgId}::uuid, ${contact?.id ?? null}::uuid, ${journey?.id ?? null}::uuid, ${messageSid}, ${from}, ${body}, ${at})
+      ON CONFLICT (org_id, message_sid) DO NOTHING`;
+    if (!inserted) return;
+    await ctx.audit.append(
+      orgId,
+      [{ action: 'inbound.message', createdAt: at, contactId: contact?.id ?? null, journeyId: journey?.id ?? null, data: { inboundId: id, messageSid, areaCode, phoneHash: phoneHash(from), chars: [...body].length } }],
+      tx,
+    );
+  });
 }
 
 export interface VoiceOptOutInput {

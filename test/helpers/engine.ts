@@ -15,12 +15,12 @@ import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '
 import { createApp } from '../../src/api/app.ts';
 import { answerClientErrors } from '../../src/api/errors.ts';
 import { loadConfig } from '../../src/config.ts';
-import { createRuntime, startCampaignPlanner, startDispatcher, startPump, startReconciler, type Runtime, type Stoppable } from '../../src/runtime.ts';
+import { createRuntime, startCampaignPlanner, startDispatcher, startPump, startReconciler, startWebhooks, type Runtime, type Stoppable } from '../../src/runtime.ts';
 import { freshDatabase } from './db.ts';
 
 export const REDIS_URL = process.env['TEST_REDIS_URL'] || 'redis://127.0.0.1:6379';
 
-export type Part = 'pump' | 'dispatcher' | 'reconciler' | 'planner';
+export type Part = 'pump' | 'dispatcher' | 'reconciler' | 'planner' | 'webhooks';
 
 export interface EngineOptions {
   /** Extra environment for loadConfig (e.g. HORIZON, LEASE). TCPA_SECRET_KEY is a fresh random key unless given. */
@@ -106,7 +106,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<TestEngine>
 
   const running: Stoppable[] = [];
   const start = (part: Part): Stoppable => {
-    const s = part === 'pump' ? startPump(rt) : part === 'dispatcher' ? startDispatcher(rt) : part === 'planner' ? startCampaignPlanner(rt) : startReconciler(rt);
+    const s = part === 'pump' ? startPump(rt) : part === 'dispatcher' ? startDispatcher(rt) : part === 'planner' ? startCampaignPlanner(rt) : part === 'webhooks' ? startWebhooks(rt) : startReconciler(rt);
     running.push(s);
     return s;
   };

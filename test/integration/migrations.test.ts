@@ -542,7 +542,7 @@ describe('schema.prisma and prisma/migrations agree', () => {
   it('every model, column, key, index, foreign key and enum matches the migrated database', () => {
     const expected = specFromSchema(schemaText);
     expect(Object.keys(expected.tables).sort()).toEqual([
-      'api_keys', 'audit_entries', 'audit_pending', 'calendar_versions', 'campaign_chunks', 'campaign_row_errors', 'campaigns', 'consents', 'contact_list_members', 'contact_lists', 'contacts', 'federal_dnc_area_codes', 'federal_dnc_copies', 'federal_dnc_numbers', 'idempotency_records', 'journeys', 'kill_switches', 'orgs', 'rnd_checks', 'suppressions', 'timers',
+      'api_keys', 'audit_entries', 'audit_pending', 'calendar_versions', 'campaign_chunks', 'campaign_row_errors', 'campaigns', 'consents', 'contact_list_members', 'contact_lists', 'contacts', 'federal_dnc_area_codes', 'federal_dnc_copies', 'federal_dnc_numbers', 'idempotency_records', 'inbound_messages', 'journeys', 'kill_switches', 'orgs', 'rnd_checks', 'suppressions', 'timers', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints',
     ]);
     expectNoDiff(diffSpecs(expected, actual));
   });

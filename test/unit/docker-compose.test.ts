@@ -29,7 +29,7 @@ const compose = parse(read('docker-compose.yml'), { merge: true }) as { services
 const services = compose.services;
 const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
 
-const APP_SERVICES = ['api', 'pump', 'dispatcher', 'reconciler', 'planner'];
+const APP_SERVICES = ['api', 'pump', 'dispatcher', 'reconciler', 'planner', 'webhooks'];
 
 function words(cmd: string | string[] | undefined): string[] {
   if (cmd === undefined) return [];
@@ -69,7 +69,7 @@ function dependsOn(service: Service): Record<string, string | undefined> {
 describe('docker-compose.yml', () => {
   it('is a Compose-spec file (no `version:` key) with the expected services', () => {
     expect(compose.version).toBeUndefined();
-    expect(Object.keys(services).sort()).toEqual(['api', 'dispatcher', 'migrate', 'planner', 'postgres', 'pump', 'reconciler', 'redis']);
+    expect(Object.keys(services).sort()).toEqual(['api', 'dispatcher', 'migrate', 'planner', 'postgres', 'pump', 'reconciler', 'redis', 'webhooks']);
     expect(services['redis']?.image).toMatch(/^redis:7-alpine$/);
     expect(services['postgres']?.image).toMatch(/^postgres:16-alpine$/);
   });
@@ -93,6 +93,7 @@ describe('docker-compose.yml', () => {
       dispatcher: 'worker:dispatcher',
       reconciler: 'worker:reconciler',
       planner: 'worker:planner',
+      webhooks: 'worker:webhooks',
     });
   });
 

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { CAMPAIGNS_QUEUE, TIMERS_QUEUE } from '../../src/adapters/queue/catalog.ts';
+import { CAMPAIGNS_QUEUE, TIMERS_QUEUE, WEBHOOKS_QUEUE } from '../../src/adapters/queue/catalog.ts';
 import { bullPrefix, hashTagOf, leaderKey, queueMarkerKey, QUEUES, rateLimitKey, sendRateKeys, type LeaderName } from '../../src/adapters/queue/keys.ts';
 import { loadConfig } from '../../src/config.ts';
 
@@ -33,7 +33,7 @@ describe('Redis keys are hash-tagged', () => {
         expect(bullPrefix(p, q).startsWith(`${p}:`)).toBe(true);
       }
     }
-    expect(QUEUES).toEqual([TIMERS_QUEUE, CAMPAIGNS_QUEUE]);
+    expect(QUEUES).toEqual([TIMERS_QUEUE, CAMPAIGNS_QUEUE, WEBHOOKS_QUEUE]);
   });
 
   it("the queue marker lies in the timers queue's slot (a shard that loses the queue loses the marker)", () => {

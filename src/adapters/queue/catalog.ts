@@ -13,6 +13,8 @@ import { z } from 'zod';
 export const TIMERS_QUEUE = 'timers';
 /** Campaign planning (src/app/campaigns): its own queue and workers (`npm run worker:planner`). */
 export const CAMPAIGNS_QUEUE = 'campaigns';
+/** Outbound events (src/app/webhooks.ts): one job per endpoint with deliveries due. */
+export const WEBHOOKS_QUEUE = 'webhooks';
 
 export const JOB_CATALOG = {
   /** Fire one timer: judge it again at the real instant, then claim and send, or apply its policy. */
@@ -49,6 +51,19 @@ export const JOB_CATALOG = {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     } satisfies JobsOptions,
   },
+  /** Deliver an endpoint's due events (leased in Postgres, so a duplicate job only finds nothing due). */
+  'webhook.deliver': {
+    queue: WEBHOOKS_QUEUE,
+    schema: z.object({ endpointId: z.uuid() }).strict(),
+    options: {
+      // Failed HTTP attempts are retried from Postgres (next_attempt_at), not by BullMQ: a job
+      // fails only when Postgres does, and the webhook loop adds the endpoint's job again.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 24 * 3600, count: 1000 },
+    } satisfies JobsOptions,
+  },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
@@ -81,6 +96,11 @@ export function isJobName(name: string): name is JobName {
 /** `campaign_<campaignId>_<seq>`: one job per chunk (adding it again while it exists is a no-op). */
 export function campaignChunkJobId(campaignId: string, seq: number): string {
   return `campaign_${campaignId}_${seq}`;
+}
+
+/** `webhook_<endpointId>`: at most one job per endpoint waits or runs at a time. */
+export function webhookJobId(endpointId: string): string {
+  return `webhook_${endpointId}`;
 }
 
 /** `<timerId>_<sendAt>`: the same timer at the same instant is one job; a rescheduled timer is a new one. */

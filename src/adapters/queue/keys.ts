@@ -18,10 +18,10 @@
  * be split (BullMQ's scripts touch all of its keys), so one queue's load stays on one master.
  * On a single Redis the tags change nothing but the key names.
  */
-import { CAMPAIGNS_QUEUE, TIMERS_QUEUE, type QueueName } from './catalog.ts';
+import { CAMPAIGNS_QUEUE, TIMERS_QUEUE, WEBHOOKS_QUEUE, type QueueName } from './catalog.ts';
 
 /** The names the leader loops lease under (src/runtime.ts). */
-export type LeaderName = 'pump' | 'reconciler' | 'campaign-sweep';
+export type LeaderName = 'pump' | 'reconciler' | 'campaign-sweep' | 'webhooks';
 
 /**
  * BullMQ's `prefix` option for `queue`: `<p>:{<queue>}`. BullMQ names its keys
@@ -53,7 +53,7 @@ export function leaderKey(prefix: string, name: LeaderName): string {
 }
 
 /** Every queue of the catalog, for tools that walk them (tests, the README's migration note). */
-export const QUEUES: readonly QueueName[] = [TIMERS_QUEUE, CAMPAIGNS_QUEUE];
+export const QUEUES: readonly QueueName[] = [TIMERS_QUEUE, CAMPAIGNS_QUEUE, WEBHOOKS_QUEUE];
 
 /**
  * The hash tag Redis Cluster hashes for `key` (the text between the first `{` and the next `}`,

@@ -1,0 +1,232 @@
+/**
+ * Outbound events end to end on the real Redis and Postgres, with a local receiver: signed
+ * events from the audit log (the outbox), retries after 500s and timeouts, order per timer, an
+ * engine whose webhook part died between the change and the delivery, a dead endpoint, inbound
+ * conversation messages, and one org never reaching another's endpoints.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/adapters/auth/api-keys.ts';
+import { SIGNATURE_HEADER, verifySignature, type WebhookEvent } from '../../src/domain/webhooks.ts';
+import type { Stoppable } from '../../src/runtime.ts';
+import { AUTH_TOKEN, startEngine, until, type TestEngine } from '../helpers/engine.ts';
+
+interface Received {
+  path: string;
+  at: number;
+  raw: string;
+  event: WebhookEvent;
+  signature: string | undefined;
+  status: number;
+}
+
+/** Per path: the statuses to answer in turn (then 200), or 'hang' to never answer in time. */
+const plans = new Map<string, Array<number | 'hang'>>();
+const received: Received[] = [];
+let receiver: Server;
+let base: string;
+let e: TestEngine;
+let webhooks: Stoppable;
+
+async function bodyOf(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    void bodyOf(req).then((raw) => {
+      const path = req.url ?? '/';
+      const next = plans.get(path)?.shift() ?? 200;
+      if (next === 'hang') {
+        setTimeout(() => res.writeHead(200).end(), 2500);
+        return;
+      }
+      received.push({ path, at: Date.now(), raw, event: JSON.parse(raw) as WebhookEvent, signature: req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined, status: next });
+      res.writeHead(next).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  // The engine stands at 10:00 in New York on a Tuesday to Thursday, so texts to 10001 go out now.
+  const target = new Date();
+  target.setUTCHours(15, 0, 0, 0);
+  while (target.getTime() < Date.now() || ![2, 3, 4].includes(target.getUTCDay())) target.setUTCDate(target.getUTCDate() + 1);
+  e = await startEngine({ env: { WEBHOOK_INTERVAL: '100', WEBHOOK_TIMEOUT: '1000' }, clockOffsetMs: target.getTime() - Date.now() });
+  webhooks = e.start('webhooks');
+}, 60_000);
+
+afterAll(async () => {
+  await e?.stop();
+  await new Promise<void>((r) => receiver?.close(() => r()));
+});
+
+let phoneSeq = 0;
+const nextPhone = () => `+1212555${String(1000 + ++phoneSeq).slice(-4)}`;
+const smsTimer = (phone: string) => ({ contact: { phone, zip: '10001' }, channel: 'sms', at: new Date(e.clock.now()).toISOString(), policy: 'next_slot', purpose: 'informational', message: { body: 'Your appointment is tomorrow at 10' } });
+
+async function register(path: string, events: string[] = ['*'], extra: Record<string, unknown> = {}, key = e.key) {
+  const res = await fetch(`${e.url}/v1/webhooks`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ url: `${base}${path}`, events, ...extra }) });
+  const body = (await res.json()) as { id: string; secret: string };
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  return body;
+}
+
+const eventsAt = (path: string, timerId?: string) => received.filter((r) => r.path === path && r.status === 200 && (timerId === undefined || r.event.timerId === timerId));
+
+describe('outbound events', () => {
+  it('a timer\'s events arrive signed, in order, without the phone number or the body', async () => {
+    const hook = await register('/all');
+    const phone = nextPhone();
+    const t = await e.api('POST', '/v1/timers', smsTimer(phone));
+    expect(t.status).toBe(201);
+    const id = t.body.id as string;
+    const got = await until(async () => {
+      const mine = eventsAt('/all', id);
+      return mine.some((r) => r.event.type === 'timer.delivered') ? mine : null;
+    }, 30_000, 100);
+    expect(got.map((r) => r.event.type)).toEqual(['timer.created', 'timer.claimed', 'timer.sent', 'timer.delivered']);
+    const now = Math.floor(e.clock.now() / 1000);
+    for (const r of got) {
+      expect(verifySignature(r.signature, r.raw, hook.secret, now)).toEqual({ ok: true });
+      expect(verifySignature(r.signature, r.raw.replace('"timer.', '"timer.x'), hook.secret, now)).toEqual({ ok: false, reason: 'mismatch' });
+      expect(verifySignature(r.signature, r.raw, 'whsec_not-the-secret-at-all-000000', now)).toEqual({ ok: false, reason: 'mismatch' });
+      expect(r.raw).not.toContain(phone.slice(2));
+      expect(r.raw).not.toContain('appointment');
+      expect(r.event).toMatchObject({ orgId: e.orgId, timerId: id, contactId: t.body.contactId });
+    }
+    expect(got[0]!.event.decision).toBe('send');
+    // Every one is recorded as delivered, with its attempt.
+    const d = await e.api('GET', `/v1/webhooks/${hook.id}/deliveries?status=delivered`);
+    expect(d.status).toBe(200);
+    const forTimer = (d.body.items as Array<{ eventId: string; attempts: number; history: Array<{ statusCode: number }> }>).filter((x) => got.some((r) => r.event.id === x.eventId));
+    expect(forTimer).toHaveLength(4);
+    for (const x of forTimer) expect(x.history.map((h) => h.statusCode)).toEqual([200]);
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
+
+  it('retries after 500s and a timeout, and keeps a timer\'s later events behind its first', async () => {
+    const hook = await register('/flaky', ['timer.created', 'timer.sent', 'timer.delivered']);
+    plans.set('/flaky', [500, 'hang', 503]); // the first event fails three times (one of them a timeout)
+    const t = await e.api('POST', '/v1/timers', smsTimer(nextPhone()));
+    const id = t.body.id as string;
+    // Each failure waits 5 s, 10 s, 20 s on the engine's clock: move it on instead of waiting.
+    const got = await until(async () => {
+      e.clock.offset += 30_000;
+      const mine = eventsAt('/flaky', id);
+      return mine.some((r) => r.event.type === 'timer.delivered') ? mine : null;
+    }, 40_000, 400);
+    expect(got.map((r) => r.event.type)).toEqual(['timer.created', 'timer.sent', 'timer.delivered']);
+    const d = await e.api('GET', `/v1/webhooks/${hook.id}/deliveries`);
+    const created = (d.body.items as Array<{ eventType: string; attempts: number; history: Array<{ statusCode: number | null; error: string | null }> }>).find((x) => x.eventType === 'timer.created')!;
+    expect(created.attempts).toBe(4);
+    expect(created.history.map((h) => h.statusCode)).toEqual([500, null, 503, 200]);
+    expect(created.history[1]!.error).toMatch(/no answer in 1000 ms/);
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
+
+  it('nothing is lost when the webhook part dies between the change and the delivery, and Redis loses its jobs', async () => {
+    const hook = await register('/late', ['timer.created']);
+    await webhooks.stop(); // the deliverer is gone: state changes commit, nothing is delivered
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await e.api('POST', '/v1/timers', smsTimer(nextPhone()))).body.id as string);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(eventsAt('/late')).toHaveLength(0);
+    // Redis forgets every webhook job; Postgres still holds the outbox.
+    const keys = await e.rt.redis.keys(`${e.prefix}:*webhook*`);
+    if (keys.length) await e.rt.redis.del(...keys);
+    webhooks = e.start('webhooks');
+    const got = await until(async () => (eventsAt('/late').length >= 5 ? eventsAt('/late') : null), 20_000, 100);
+    expect(got.map((r) => r.event.timerId).sort()).toEqual([...ids].sort());
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
+
+  it('an endpoint failing for 3 days: its deliveries die, it is disabled and that is audited; a retry resends a dead one', async () => {
+    const hook = await register('/dead', ['timer.created']);
+    plans.set('/dead', Array.from({ length: 500 }, () => 500));
+    const t = await e.api('POST', '/v1/timers', smsTimer(nextPhone()));
+    await until(async () => ((await e.rt.prisma.webhookDelivery.count({ where: { endpointId: hook.id, attempts: { gt: 0 } } })) > 0 ? true : null), 20_000, 100);
+    const row = await until(async () => {
+      e.clock.offset += 6 * 3600_000; // six hours per step: past the 3 days in about a dozen steps
+      const r = await e.rt.prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: hook.id } });
+      return r.status === 'disabled' ? r : null;
+    }, 40_000, 300);
+    expect(row.disabledReason).toMatch(/failed without a success since/);
+    const dead = await e.rt.prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } });
+    expect(dead.status).toBe('dead');
+    await e.rt.ctx.audit.settle(e.orgId);
+    expect(await e.rt.prisma.auditEntry.count({ where: { orgId: e.orgId, action: 'webhook.disabled', data: { path: ['webhookId'], equals: hook.id } } })).toBe(1);
+    expect(eventsAt('/dead')).toHaveLength(0);
+    // Back on, and the dead delivery sent again by hand.
+    plans.set('/dead', []);
+    expect((await e.api('POST', `/v1/webhooks/${hook.id}/enable`)).status).toBe(200);
+    const retried = await e.api('POST', `/v1/webhooks/${hook.id}/deliveries/${dead.id}/retry`);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body.status).toBe('pending');
+    const got = await until(async () => (eventsAt('/dead').length ? eventsAt('/dead') : null), 20_000, 100);
+    expect(got[0]!.event.timerId).toBe(t.body.id);
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 90_000);
+
+  it('a reply that is not a keyword becomes inbound.message: the body only for an endpoint that opted in, never in the audit log', async () => {
+    const withBodies = await register('/inbound-bodies', ['inbound.message'], { includeBodies: true });
+    const without = await register('/inbound-plain', ['inbound.message']);
+    const phone = nextPhone();
+    const c = await e.api('POST', '/v1/journeys', { contact: { phone, zip: '10001' } });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    const url = `${e.url}/webhooks/twilio/inbound?orgId=${e.orgId}`;
+    const params = { From: phone, To: '+15005550006', Body: 'Can we move it to Friday?', MessageSid: `SM${'7'.repeat(32)}`, AccountSid: 'AC0' };
+    for (let i = 0; i < 2; i++) {
+      // Twilio redelivers: the same MessageSid is one message.
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(AUTH_TOKEN, url, params) }, body: new URLSearchParams(params).toString() });
+      expect(res.status).toBe(200);
+    }
+    const a = await until(async () => (eventsAt('/inbound-bodies').length && eventsAt('/inbound-plain').length ? true : null), 20_000, 100);
+    expect(a).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    const [full] = eventsAt('/inbound-bodies');
+    const [plain] = eventsAt('/inbound-plain');
+    expect(eventsAt('/inbound-bodies')).toHaveLength(1);
+    expect(full!.event).toMatchObject({ type: 'inbound.message', journeyId: c.body.id, contactId: c.body.contactId, data: { body: 'Can we move it to Friday?', from: phone } });
+    expect(plain!.event).toMatchObject({ type: 'inbound.message', journeyId: c.body.id });
+    expect(plain!.raw).not.toContain('Friday');
+    expect(plain!.raw).not.toContain(phone.slice(2));
+    await e.rt.ctx.audit.settle(e.orgId);
+    const entries = await e.rt.prisma.auditEntry.findMany({ where: { orgId: e.orgId, action: 'inbound.message' } });
+    expect(entries).toHaveLength(1);
+    expect(JSON.stringify({ ...entries[0], id: String(entries[0]!.id) })).not.toContain("Friday");
+    await e.api('DELETE', `/v1/webhooks/${withBodies.id}`);
+    await e.api('DELETE', `/v1/webhooks/${without.id}`);
+  }, 60_000);
+
+  it('one org cannot read, remove or retry another org\'s endpoints, nor see their deliveries', async () => {
+    const hook = await register('/mine', ['timer.created']);
+    const other = await createApiKey(e.rt.prisma, { orgName: `other-${e.prefix}`, role: 'admin' });
+    const as = (method: string, path: string) => fetch(`${e.url}${path}`, { method, headers: { authorization: `Bearer ${other.key}` } });
+    expect((await as('GET', `/v1/webhooks/${hook.id}`)).status).toBe(404);
+    expect((await as('DELETE', `/v1/webhooks/${hook.id}`)).status).toBe(404);
+    expect((await as('POST', `/v1/webhooks/${hook.id}/rotate-secret`)).status).toBe(404);
+    expect((await as('GET', `/v1/webhooks/${hook.id}/deliveries`)).status).toBe(404);
+    expect((await as('POST', `/v1/webhooks/${hook.id}/deliveries/1/retry`)).status).toBe(404);
+    expect(((await (await as('GET', '/v1/webhooks')).json()) as { items: unknown[] }).items).toEqual([]);
+    expect((await e.api('GET', `/v1/webhooks/${hook.id}`)).status).toBe(200);
+  });
+
+  it('a rotated secret: both secrets sign for the overlap, the new one is shown once', async () => {
+    const hook = await register('/rotate', ['timer.created']);
+    const rotated = await e.api('POST', `/v1/webhooks/${hook.id}/rotate-secret`);
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).not.toBe(hook.secret);
+    expect((await e.api('GET', `/v1/webhooks/${hook.id}`)).body.secret).toBeUndefined();
+    await e.api('POST', '/v1/timers', smsTimer(nextPhone()));
+    const [r] = await until(async () => (eventsAt('/rotate').length ? eventsAt('/rotate') : null), 20_000, 100);
+    const now = Math.floor(e.clock.now() / 1000);
+    expect(r!.signature!.split(',').filter((p) => p.startsWith('v1='))).toHaveLength(2);
+    expect(verifySignature(r!.signature, r!.raw, hook.secret, now)).toEqual({ ok: true });
+    expect(verifySignature(r!.signature, r!.raw, rotated.body.secret as string, now)).toEqual({ ok: true });
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  });
+});
