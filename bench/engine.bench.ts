@@ -34,7 +34,9 @@
  * Options: --quick; --timers=N; --procs=1,2 (one round per count of dispatcher processes);
  * --concurrency=N (the engine's DISPATCH_CONCURRENCY, default the config's); --peer-concurrency=50;
  * --pool=N (DATABASE_POOL_SIZE, default the config's); --in-process=N (also a round with N
- * dispatchers inside the bench process); --sink-round (also a diagnostic round whose status
+ * dispatchers inside the bench process); --events-round (also the first round again with outbound
+ * events on: an endpoint subscribed to every event, to a local receiver; reports events/s beside
+ * the round's messages/s); --sink-round (also a diagnostic round whose status
  * callbacks go to a no-op sink instead of the API); --callback-delay=MS (emulator, default 10);
  * --skip-dispatch; --skip-memory.
  */
@@ -75,6 +77,7 @@ const PROCS = (opt('procs') ?? '1,2').split(',').filter(Boolean).map(Number);
 /** > 0: also a round with this many dispatchers inside the bench process. */
 const IN_PROCESS = Number(opt('in-process') ?? 0);
 const SINK_ROUND = flag('sink-round');
+const EVENTS_ROUND = flag('events-round');
 const CALLBACK_DELAY_MS = Number(opt('callback-delay') ?? 10);
 /** Spread the dispatch timers over this many orgs (diagnostic: the audit chain is per org). */
 const ORGS = Number(opt('orgs') ?? 1);
@@ -291,6 +294,8 @@ interface DispatchRound {
   orgs: number;
   /** > 0: the dispatchers run as this many child processes (workers/dispatcher.ts), `dispatchers` is ignored. */
   procs: number;
+  /** Outbound events on: an endpoint subscribed to every event (a local receiver) and the webhook part in the bench process. */
+  events?: boolean;
 }
 
 interface DispatchResult {
@@ -328,6 +333,7 @@ interface DispatchResult {
   workerStats: ProcStats;
   pgSamples: Record<string, number>;
   poolSize: number;
+  events?: { received: number; perSec: number; lastAfterDueMs: number };
 }
 
 interface RawResult {
@@ -391,6 +397,22 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
        WHERE t.id = ANY($1::uuid[])`,
       [templates],
     );
+    // Events on: every event of the round to a local receiver, delivered by the webhook part (in this process).
+    const eventTimes: number[] = [];
+    let receiver: Server | undefined;
+    if (round.events) {
+      receiver = createHttpServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          eventTimes.push(Date.now());
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
+      const hook = await e.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`, events: ['*'] });
+      if (hook.status !== 201) throw new Error(`could not register the webhook: ${JSON.stringify(hook.body)}`);
+      e.start('webhooks');
+    }
     // Dispatchers first (idle until the jobs are due), then the due instant is set.
     // Observers: first pickup of each job id, outcomes, failures.
     let dueReal = 0;
@@ -535,6 +557,20 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       }
     }
 
+    let events: { received: number; perSec: number; lastAfterDueMs: number } | undefined;
+    if (round.events) {
+      let seen = -1;
+      let lastChange = Date.now();
+      while (Date.now() - lastChange < 5000 && Date.now() < dueReal + 300_000) {
+        if (eventTimes.length !== seen) lastChange = Date.now();
+        seen = eventTimes.length;
+        await sleep(250);
+      }
+      const span = eventTimes.length > 1 ? (eventTimes.at(-1)! - eventTimes[0]!) / 1000 : NaN;
+      events = { received: eventTimes.length, perSec: eventTimes.length / span, lastAfterDueMs: (eventTimes.at(-1) ?? NaN) - dueReal };
+      log(`${round.label}: ${fmt(events.received)} events received, ${fmt(events.perSec)} events/s (first to last), the last ${fmt(events.lastAfterDueMs)} ms after the due instant`);
+      await new Promise<void>((r) => receiver!.close(() => r()));
+    }
     const { rows: st } = await db.query<{ status: string; n: string }>('SELECT status::text AS status, count(*) AS n FROM timers GROUP BY 1 ORDER BY 1');
     const sentTimes = times.map((r) => r.sent);
     // What the provider saw: messages created (one per timer means no double send) and callback answers.
@@ -573,6 +609,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       workerStats: sum(kids1.map((k, i) => diff(kids0[i]!, k))),
       pgSamples,
       poolSize: e.rt.config.databasePoolSize,
+      ...(events ? { events } : {}),
     };
   } finally {
     await Promise.all(parts.map((p) => p.stop().catch(() => undefined)));
@@ -969,6 +1006,7 @@ async function main(): Promise<void> {
       const orgsLabel = ORGS > 1 ? `, ${ORGS} orgs` : '';
       const rounds: DispatchRound[] = PROCS.map((p) => ({ ...base, label: `${p} dispatcher process${p === 1 ? '' : 'es'}${orgsLabel}`, procs: p }));
       if (IN_PROCESS > 0) rounds.push({ ...base, label: `${IN_PROCESS} in-process dispatcher(s)${orgsLabel}`, dispatchers: IN_PROCESS });
+      if (EVENTS_ROUND && rounds[0]) rounds.push({ ...rounds[0], label: `${rounds[0].label}, events on`, events: true });
       if (SINK_ROUND && rounds[0]) rounds.push({ ...rounds[0], label: `${rounds[0].label}, callbacks to a sink`, callbacks: 'sink' });
       for (const r of rounds) {
         dispatch.push(await dispatchRound(privateRedis, r, N_DISPATCH));

@@ -15,6 +15,8 @@ import express, { type Router } from 'express';
 import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ERROR_CODES } from '../domain/errors.ts';
+import { EVENT_TYPES } from '../domain/webhooks.ts';
+import { WebhookEventSchema } from '../app/webhooks.ts';
 import { openApiPath, type Method, type RawBody, type RouteSpec } from './route.ts';
 
 const require = createRequire(import.meta.url);
@@ -375,6 +377,26 @@ export function buildOpenApi(routes: readonly RouteSpec[], extra: readonly Publi
   for (const r of extra) {
     tags.add(r.tag);
     registry.registerPath(publicRouteConfig(r));
+  }
+
+  // Outbound events (OpenAPI 3.1 `webhooks`): one entry per type, the request the engine makes.
+  for (const type of EVENT_TYPES) {
+    registry.registerWebhook({
+      method: 'post',
+      path: type,
+      tags: ['Webhooks'],
+      summary: `Event ${type}`,
+      description: 'POSTed to each endpoint subscribed to this type (or `*`), at least once, in order per timer. Answer 2xx within WEBHOOK_TIMEOUT; anything else is retried for 3 days.',
+      request: {
+        headers: z.object({
+          'Tcpa-Signature': z.string().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> (two v1 values during a secret rotation)'),
+          'Tcpa-Event-Id': z.string(),
+          'Tcpa-Event-Type': z.literal(type),
+        }),
+        body: { content: { 'application/json': { schema: WebhookEventSchema.extend({ type: z.literal(type) }) } } },
+      },
+      responses: { 200: { description: 'Received (any 2xx)' } },
+    });
   }
 
   const generator = new OpenApiGeneratorV31(registry.definitions);

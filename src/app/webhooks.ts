@@ -88,6 +88,21 @@ export const ListDeliveriesQuery = z
   })
   .strict();
 
+/** An event as an endpoint receives it (documented per type in the OpenAPI document's `webhooks`). */
+export const WebhookEventSchema = z.object({
+  id: z.string().describe('evt_<n>: the same event has the same id on every attempt and endpoint (deduplicate on it)'),
+  type: z.enum(EVENT_TYPES),
+  createdAt: z.string().describe('When the change happened (UTC, ISO 8601)'),
+  orgId: z.uuid(),
+  timerId: z.uuid().nullable(),
+  journeyId: z.uuid().nullable(),
+  contactId: z.uuid().nullable(),
+  campaignId: z.uuid().nullable(),
+  decision: z.string().nullable().describe('send, reschedule or cancel, where the change is a decision'),
+  reasonCodes: z.array(z.string()),
+  data: z.record(z.string(), z.unknown()).describe("The audit entry's details, without bodies or full phone numbers (inbound.message: body and from for endpoints with includeBodies)"),
+});
+
 interface StoredSecret {
   secret: string;
   /** UTC ms after which it no longer signs (null: current). */

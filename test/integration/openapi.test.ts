@@ -6,6 +6,7 @@
  * files (the audience upload, the contacts import, the audit export) read as the code reads or
  * writes them; /docs serves Swagger UI from local files.
  */
+import { EVENT_TYPES } from '../../src/domain/webhooks.ts';
 import { Readable } from 'node:stream';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Express } from 'express';
@@ -319,6 +320,18 @@ describe('the document', () => {
       items.map((x) => [String(x.seq), x.at, x.action, text(x.timerId), text(x.contactId), text(x.journeyId), text(x.campaignId), text(x.decision), x.reasonCodes.join('|'), x.prevHash, x.hash]),
     );
     expect(records.map((r) => JSON.parse(r[9]!) as unknown)).toEqual(items.map((x) => x.data));
+  });
+
+  it("documents every outbound event type in OpenAPI 3.1's webhooks section, signed, with the event's schema", () => {
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES].sort());
+    for (const type of EVENT_TYPES) {
+      const op = doc.webhooks[type].post;
+      expect(op.parameters.map((p: Json) => [p.in, p.name])).toEqual(expect.arrayContaining([['header', 'Tcpa-Signature'], ['header', 'Tcpa-Event-Id']]));
+      const schema = op.requestBody.content['application/json'].schema;
+      const t = schema.properties.type;
+      expect(t.const === undefined ? t.enum : [t.const]).toEqual([type]);
+      expect(schema.required).toEqual(expect.arrayContaining(['id', 'type', 'createdAt', 'orgId', 'timerId', 'decision', 'reasonCodes', 'data']));
+    }
   });
 
   it('documents the webhooks and health routes without the API-key scheme', () => {
