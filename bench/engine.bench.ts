@@ -1027,9 +1027,10 @@ async function main(): Promise<void> {
     }
     if (b) console.log(`| raw BullMQ: ${fmt(b.n)} no-op jobs due at one instant, concurrency ${b.concurrency} | — | **${fmt(b.ratePerSec)} jobs/s**, lateness ${showLate(b.late)} |`);
     for (const d of dispatch) {
-      const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process${d.round.procs === 1 ? '' : 'es'} (workers/dispatcher.ts)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize} each${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}`;
+      const where = `${d.round.procs > 0 ? `${d.round.procs} dispatcher process${d.round.procs === 1 ? '' : 'es'} (workers/dispatcher.ts)` : `${d.round.dispatchers} in-process dispatcher(s)`} × concurrency ${d.round.concurrency}, DB pool ${d.poolSize} each${d.round.orgs > 1 ? `, ${d.round.orgs} orgs` : ', one org'}${d.round.callbacks === 'sink' ? ', status callbacks to a no-op sink (diagnostic)' : ', status callbacks on'}${d.round.events ? ', outbound events on (every event to a local receiver)' : ''}`;
       const partial = d.sent < d.n ? `; only ${fmt(d.sent)} of ${fmt(d.n)} sent when the bench gave up` : '';
       const vsPeer = peer ? ` — **${fmt(d.ratePerSec / peer.ratePerSec, 2)}× the peer**` : '';
+      if (d.events) console.log(`| … events delivered (claimed, sent, delivered per timer) | **${fmt(d.events.received)} events, ${fmt(d.events.perSec)} events/s** (first to last), the last ${fmt(d.events.lastAfterDueMs / 1000, 1)} s after the due instant | — |`);
       console.log(`| dispatch ${fmt(d.n)} SMS due at one instant (${where}): throughput, first send → last | **${fmt(d.ratePerSec)} msg/s** (${fmt(d.spanMs / 1000, 1)} s${partial})${vsPeer} | peer ${peer ? fmt(peer.ratePerSec) : '—'} msg/s; raw BullMQ ${b ? fmt(b.ratePerSec) : '—'} jobs/s |`);
       console.log(`| … lateness sentAt − sendAt | ${showLate(d.late)} | peer: ${peer ? showLate(peer.late) : '—'} |`);
       if (d.pickupLate.n > 0) console.log(`| … job pickup (processedOn − sendAt) / BullMQ due − sendAt (enqueue skew) | ${showLate(d.pickupLate)} / max ${fmt(d.enqueueSkew.max)} ms | — |`);
