@@ -35,6 +35,7 @@ import { BullWebhookQueue } from './adapters/queue/webhook-queue.ts';
 import { WEBHOOKS_QUEUE } from './adapters/queue/catalog.ts';
 import { HttpPoster } from './adapters/webhooks/http-poster.ts';
 import { WebhookDeliverer } from './app/webhooks.ts';
+import { ActionRoutingSender, ActionSender } from './app/webhook-actions.ts';
 
 export interface Runtime {
   config: Config;
@@ -115,6 +116,8 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     ...(config.rnd ? { reassigned: config.rnd.kind === 'file' ? new FileRnd(config.rnd.path) : new HttpRnd(config.rnd.url, config.rnd.token ? { token: config.rnd.token } : {}) } : {}),
     workerId: newWorkerId(),
   };
+  // Timers' actions go to the platform (signed with the org's webhook endpoint secret); the rest to Twilio.
+  ctx.sender = new ActionRoutingSender(ctx.sender, new ActionSender(ctx, new HttpPoster(), config.secretKey, config.webhookTimeoutMs));
   recordCalendarsAtBoot(ctx); // calendar_versions: the loaded set, for replays under the version in force
   let closing: Promise<void> | undefined;
   return {

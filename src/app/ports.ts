@@ -31,7 +31,9 @@ export interface TimerQueuePort {
 export type SendPayload =
   | { channel: Extract<Channel, 'sms'>; body: string }
   | { channel: Extract<Channel, 'voice'>; twimlUrl: string }
-  | { channel: Extract<Channel, 'voice'>; twiml: string };
+  | { channel: Extract<Channel, 'voice'>; twiml: string }
+  /** A timer's action: a signed POST to the platform (src/app/webhook-actions.ts), not a provider send. */
+  | { channel: Channel; action: { url: string; payload: Record<string, unknown> } };
 
 export interface SendRequest {
   orgId: string;
@@ -43,6 +45,10 @@ export interface SendRequest {
   validitySeconds?: number;
   /** Stable per timer: a retried request never creates a second message where the provider honours it. */
   idempotencyToken: string;
+  /** The end of the judged window (UTC ms): a bot started by an action must stop talking by then. */
+  windowEnd?: number;
+  /** Whose send it is (an action hands these to the platform). */
+  refs?: { timerId: string; contactId: string; journeyId: string | null; campaignId: string | null };
 }
 
 export interface SendResult {

@@ -229,4 +229,51 @@ describe('outbound events', () => {
     expect(verifySignature(r!.signature, r!.raw, rotated.body.secret as string, now)).toEqual({ ok: true });
     await e.api('DELETE', `/v1/webhooks/${hook.id}`);
   });
+
+  it('a timer whose action is a webhook: judged like a send, POSTed signed to the platform with the window end, retried after a 500, counted by the caps', async () => {
+    const hook = await register('/bot', ['timer.sent'], { includeBodies: true });
+    plans.set('/bot/start', [500]); // the first call fails: retried like a provider 5xx
+    const action = (flow: string) => ({ webhook: { url: `${base}/bot/start`, payload: { flow } } });
+    // Florida: at most 3 sends per contact per 24 h (Fla. Stat. 501.059(8)(b)); actions count as sends.
+    const phone = nextPhone();
+    const ids: string[] = [];
+    const j = await e.api('POST', '/v1/journeys', { contact: { phone, zip: '33101' } });
+    const consent = await e.api('POST', `/v1/contacts/${j.body.contactId}/consents`, { type: 'express_written', channel: 'sms', purpose: 'marketing', source: 'web-form:signup', capturedAt: new Date(e.clock.now() - 86_400_000).toISOString() });
+    expect(consent.status, JSON.stringify(consent.body)).toBe(201);
+    for (let i = 0; i < 4; i++) {
+      const res = await e.api('POST', '/v1/timers', { contact: { phone, zip: '33101' }, channel: 'sms', at: new Date(e.clock.now() + i * 1000).toISOString(), policy: 'cancel', purpose: 'marketing', action: action(`f${i}`) });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      ids.push(res.body.id as string);
+    }
+    const calls = await until(async () => {
+      const rows = await e.rt.prisma.timer.findMany({ where: { id: { in: ids } } });
+      const settled = rows.every((r) => ['sent', 'cancelled', 'failed'].includes(r.status));
+      return settled ? received.filter((r) => r.path === '/bot/start' && r.status === 200) : null;
+    }, 40_000, 200);
+    const statuses = (await e.rt.prisma.timer.findMany({ where: { id: { in: ids } }, orderBy: { requestedAt: 'asc' } })).map((t) => t.status);
+    expect(statuses.filter((s) => s === 'sent')).toHaveLength(3);
+    expect(statuses.filter((s) => s === 'cancelled')).toHaveLength(1);
+    expect(calls).toHaveLength(3);
+    expect(received.filter((r) => r.path === '/bot/start' && r.status === 500)).toHaveLength(1);
+    const now = Math.floor(e.clock.now() / 1000);
+    for (const c of calls) {
+      expect(verifySignature(c.signature, c.raw, hook.secret, now)).toEqual({ ok: true });
+      const a = JSON.parse(c.raw) as { type: string; timerId: string; windowEnd: string; to: string; channel: string; payload: { flow: string } };
+      expect(a).toMatchObject({ type: 'timer.action', channel: 'sms', to: phone });
+      expect(ids).toContain(a.timerId);
+      expect(Date.parse(a.windowEnd)).toBeGreaterThan(e.clock.now());
+      expect(a.payload.flow).toMatch(/^f[0-3]$/);
+    }
+    await e.rt.ctx.audit.settle(e.orgId);
+    const sent = await e.rt.prisma.auditEntry.findMany({ where: { timerId: { in: ids }, action: 'timer.sent' } });
+    expect(sent.map((x) => (x.data as { providerId: string }).providerId).sort()).toEqual(calls.map((c) => `act_${(JSON.parse(c.raw) as { timerId: string }).timerId}`).sort());
+    // An origin the org never registered is never called: the timer fails.
+    const stray = await e.api('POST', '/v1/timers', { contact: { phone: nextPhone(), zip: '10001' }, channel: 'sms', at: new Date(e.clock.now()).toISOString(), policy: 'cancel', purpose: 'informational', action: { webhook: { url: 'http://127.0.0.1:9/elsewhere' } } });
+    const failed = await until(async () => {
+      const t = await e.rt.prisma.timer.findUniqueOrThrow({ where: { id: stray.body.id as string } });
+      return t.status === 'failed' ? t : null;
+    }, 20_000, 200);
+    expect(failed.lastError).toMatch(/no enabled webhook endpoint/);
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
 });

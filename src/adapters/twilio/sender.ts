@@ -94,10 +94,11 @@ export class TwilioSender implements SenderPort {
   }
 
   async send(req: SendRequest): Promise<SendResult> {
+    if ('action' in req.payload) throw new SendFailure('permanent', 'a timer action is not a Twilio send (it goes to the platform: ActionRoutingSender)');
     const { creds, client } = await this.resolve(req.orgId);
     try {
       return await withIdempotencyToken(req.idempotencyToken, async () => {
-        const p = req.payload;
+        const p = req.payload as Exclude<SendRequest['payload'], { action: unknown }>;
         if (p.channel === 'sms') {
           const m = await client.messages.create({
             to: req.to,

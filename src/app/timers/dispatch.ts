@@ -336,10 +336,15 @@ export class Dispatcher {
   /** Sends one claimed timer; the acceptance is recorded with others' (recordBatch). */
   private async send(t: sql.FireRow, windowEnd: number, now: number, job: FireContext): Promise<FireOutcome> {
     const { ctx } = this;
-    const payload = t.payload as Record<string, string>;
-    const sendPayload: SendPayload =
-      t.channel === 'sms' ? { channel: 'sms', body: payload['body'] ?? '' } : payload['twimlUrl'] ? { channel: 'voice', twimlUrl: payload['twimlUrl'] } : { channel: 'voice', twiml: payload['twiml'] ?? '' };
-    const validity = t.channel === 'sms' ? validitySeconds(now, windowEnd) : undefined;
+    const payload = t.payload as Record<string, string> & { action?: { webhook: { url: string; payload?: Record<string, unknown> } } };
+    const sendPayload: SendPayload = payload.action
+      ? { channel: t.channel, action: { url: payload.action.webhook.url, payload: payload.action.webhook.payload ?? {} } }
+      : t.channel === 'sms'
+        ? { channel: 'sms', body: payload['body'] ?? '' }
+        : payload['twimlUrl']
+          ? { channel: 'voice', twimlUrl: payload['twimlUrl'] }
+          : { channel: 'voice', twiml: payload['twiml'] ?? '' };
+    const validity = t.channel === 'sms' && !payload.action ? validitySeconds(now, windowEnd) : undefined;
     let result: SendResult;
     try {
       result = await ctx.sender.send({
@@ -349,6 +354,8 @@ export class Dispatcher {
         statusCallback: statusCallbackUrl(ctx.settings.publicBaseUrl, t.id),
         ...(validity === undefined ? {} : { validitySeconds: validity }),
         idempotencyToken: t.id,
+        windowEnd,
+        refs: { timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId },
       });
     } catch (err) {
       if (!(err instanceof SendFailure)) throw err; // no answer we can trust: the lease/callback path settles it

@@ -20,6 +20,23 @@ export const VoiceInput = z.union([
   z.object({ twiml: z.string().min(1).max(4000) }).strict(),
 ]);
 
+/**
+ * Instead of a text or a call through Twilio: a signed POST to the platform, which starts its own
+ * chat or voice bot (the timer's channel says which). The URL's origin must be one of the org's
+ * webhook endpoints' (its secret signs the call); `payload` is handed over as given.
+ */
+export const ActionInput = z
+  .object({
+    webhook: z
+      .object({
+        url: z.url({ protocol: /^https?$/ }).max(2000),
+        payload: z.record(z.string(), z.unknown()).optional().describe('Any JSON object (at most 8 KB), passed to the platform as `payload`'),
+      })
+      .strict()
+      .refine((w) => w.payload === undefined || JSON.stringify(w.payload).length <= 8192, { message: 'payload is larger than 8 KB', path: ['payload'] }),
+  })
+  .strict();
+
 export const CreateTimerBody = z
   .object({
     contact: ContactInput.optional(),
@@ -32,12 +49,16 @@ export const CreateTimerBody = z
     subject: z.string().min(1).max(200).optional().describe('Caps scoped to a subject count only sends on the same subject'),
     message: z.object({ body: z.string().min(1).max(1600) }).strict().optional(),
     voice: VoiceInput.optional(),
+    action: ActionInput.optional().describe('Trigger the platform (a bot) instead of sending through Twilio: judged like any send, counted by the caps of its channel'),
     journeyId: z.uuid().optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
     if ((b.contact === undefined) === (b.contactId === undefined)) ctx.addIssue({ code: 'custom', path: ['contact'], message: 'give exactly one of contact or contactId' });
-    if (b.channel === 'sms') {
+    if (b.action) {
+      if (b.message) ctx.addIssue({ code: 'custom', path: ['message'], message: 'give either action or message' });
+      if (b.voice) ctx.addIssue({ code: 'custom', path: ['voice'], message: 'give either action or voice' });
+    } else if (b.channel === 'sms') {
       if (!b.message) ctx.addIssue({ code: 'custom', path: ['message'], message: 'an sms timer needs message.body' });
       if (b.voice) ctx.addIssue({ code: 'custom', path: ['voice'], message: 'voice is only for channel voice' });
     } else {
