@@ -20,7 +20,8 @@ import type { EngineContext } from './timers/context.ts';
 /** Provider ids of action sends: `act_<timerId>`. */
 export const ACTION_ID_PREFIX = 'act_';
 
-const ENDPOINTS_TTL_MS = 10_000;
+/** How long an org's endpoint list is reused (a removed endpoint stops signing actions within this). */
+const ENDPOINTS_TTL_MS = 5_000;
 
 export class ActionSender {
   private readonly endpoints = new Map<string, { at: number; rows: Array<{ id: string; url: string; secrets: string; includeBodies: boolean }> }>();
@@ -46,11 +47,12 @@ export class ActionSender {
     if (!this.secretKey) throw new SendFailure('permanent', 'this deployment has no TCPA_SECRET_KEY, so it cannot sign timer actions');
     const now = this.ctx.clock.now();
     const origin = new URL(p.action.url).origin;
-    let endpoint = pickEndpoint(await this.endpointsOf(req.orgId, now), p.action.url, origin);
-    if (!endpoint) {
-      this.endpoints.delete(req.orgId); // registered since the list was read?
-      endpoint = pickEndpoint(await this.endpointsOf(req.orgId, now), p.action.url, origin);
+    let pick = pickEndpoint(await this.endpointsOf(req.orgId, now), p.action.url, origin);
+    if (!pick?.prefix) {
+      this.endpoints.delete(req.orgId); // an endpoint registered since the list was read may fit better
+      pick = pickEndpoint(await this.endpointsOf(req.orgId, now), p.action.url, origin);
     }
+    const endpoint = pick?.endpoint;
     if (!endpoint) throw new SendFailure('permanent', `no enabled webhook endpoint of the org has the action's origin ${origin}`);
     const timerId = req.refs?.timerId ?? req.idempotencyToken;
     const body = JSON.stringify({
@@ -86,10 +88,11 @@ export class ActionSender {
 }
 
 /** The endpoint whose URL is the longest prefix of the action's, else the oldest of the same origin. */
-function pickEndpoint<E extends { url: string }>(endpoints: readonly E[], url: string, origin: string): E | undefined {
+function pickEndpoint<E extends { url: string }>(endpoints: readonly E[], url: string, origin: string): { endpoint: E; prefix: boolean } | undefined {
   const same = endpoints.filter((e) => new URL(e.url).origin === origin);
   const prefixed = same.filter((e) => url.startsWith(e.url)).sort((a, b) => b.url.length - a.url.length);
-  return prefixed[0] ?? same[0];
+  if (prefixed[0]) return { endpoint: prefixed[0], prefix: true };
+  return same[0] ? { endpoint: same[0], prefix: false } : undefined;
 }
 
 /** The engine's sender: actions to the platform, everything else to the provider. */

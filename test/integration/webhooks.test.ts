@@ -276,4 +276,33 @@ describe('outbound events', () => {
     expect(failed.lastError).toMatch(/no enabled webhook endpoint/);
     await e.api('DELETE', `/v1/webhooks/${hook.id}`);
   }, 60_000);
+
+  it('a campaign may carry an action too: each recipient\'s timer triggers the platform, judged and signed as a timer\'s', async () => {
+    const planner = e.start('planner');
+    const hook = await register('/campaign-bot', ['campaign.planned']);
+    const phones = [nextPhone(), nextPhone(), nextPhone()];
+    const res = await e.api('POST', '/v1/campaigns', {
+      name: 'bot follow-up',
+      channel: 'voice',
+      purpose: 'informational',
+      policy: 'cancel',
+      sendAt: new Date(e.clock.now()).toISOString(),
+      audience: { contacts: phones.map((phone) => ({ phone, zip: '10001' })) },
+      action: { webhook: { url: `${base}/campaign-bot/call`, payload: { flow: 'follow-up' } } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const calls = await until(async () => {
+      const got = received.filter((r) => r.path === '/campaign-bot/call');
+      return got.length >= 3 ? got : null;
+    }, 40_000, 200);
+    const now = Math.floor(e.clock.now() / 1000);
+    for (const c of calls) {
+      expect(verifySignature(c.signature, c.raw, hook.secret, now)).toEqual({ ok: true });
+      expect(JSON.parse(c.raw)).toMatchObject({ type: 'timer.action', channel: 'voice', campaignId: res.body.id, to: null, payload: { flow: 'follow-up' } });
+    }
+    const timers = await e.rt.prisma.timer.findMany({ where: { campaignId: res.body.id as string } });
+    expect(timers.map((t) => t.status).sort()).toEqual(['sent', 'sent', 'sent']);
+    await planner.stop();
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
 });

@@ -76,7 +76,7 @@ export class CampaignService {
           purpose: input.purpose,
           policy: input.policy,
           subject: input.subject ?? null,
-          payload: json(input.channel === 'sms' ? { body: input.message!.body } : { ...input.voice! }),
+          payload: json(input.action ? { action: input.action } : input.channel === 'sms' ? { body: input.message!.body } : { ...input.voice! }),
           sendAtLocal: sendAt.kind === 'local' ? sendAt.text : null,
           sendAtInstant: sendAt.kind === 'instant' ? new Date(sendAt.at) : null,
           ...(input.window ? { window: json(input.window) } : {}),

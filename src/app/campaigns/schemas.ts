@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { HhMmSchema, hhmmToMinutes } from '../../domain/calendar/schema.ts';
 import { parseInstant, parseLocalWallTime } from '../../domain/time.ts';
-import { ContactInput, VoiceInput } from '../timers/schemas.ts';
+import { ActionInput, ContactInput, VoiceInput } from '../timers/schemas.ts';
 import { CampaignStatsSchema } from './stats.ts';
 
 /** Inline audiences: at most this many contacts in the request body. */
@@ -46,6 +46,7 @@ export const CreateCampaignBody = z
     subject: z.string().min(1).max(200).optional().describe('Caps scoped to a subject count only sends on the same subject'),
     message: z.object({ body: z.string().min(1).max(1600) }).strict().optional(),
     voice: VoiceInput.optional(),
+    action: ActionInput.optional().describe("Trigger the platform's bot for each recipient instead of a Twilio send (see POST /v1/timers)"),
     sendAt: z
       .string()
       .min(1)
@@ -59,7 +60,10 @@ export const CreateCampaignBody = z
   })
   .strict()
   .superRefine((b, ctx) => {
-    if (b.channel === 'sms') {
+    if (b.action) {
+      if (b.message) ctx.addIssue({ code: 'custom', path: ['message'], message: 'give either action or message' });
+      if (b.voice) ctx.addIssue({ code: 'custom', path: ['voice'], message: 'give either action or voice' });
+    } else if (b.channel === 'sms') {
       if (!b.message) ctx.addIssue({ code: 'custom', path: ['message'], message: 'an sms campaign needs message.body' });
       if (b.voice) ctx.addIssue({ code: 'custom', path: ['voice'], message: 'voice is only for channel voice' });
     } else {
