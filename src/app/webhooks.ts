@@ -352,7 +352,7 @@ export class WebhookDeliverer {
 
   private async attempt(url: string, includeBodies: boolean, secrets: string[], d: sql.LeasedDelivery): Promise<sql.AttemptOutcome> {
     const { ctx } = this;
-    const event = buildEvent({ ...d.entry, createdAt: d.entry.createdAt.getTime() }, d.eventType as EventType, { includeBodies, inbound: d.inbound });
+    const event = buildEvent(d.entry, d.eventType as EventType, { includeBodies, inbound: d.inbound });
     const body = JSON.stringify(event);
     const sentAt = ctx.clock.now();
     const t0 = performance.now();

@@ -4,7 +4,7 @@
  * endpoint's due deliveries (in order per timer), the events they carry, and the outcome of a
  * batch of attempts.
  */
-import type { EventSource } from '../../domain/webhooks.ts';
+import type { EventEntry, EventSource } from '../../domain/webhooks.ts';
 import type { Queryable } from './sql.ts';
 
 /**
@@ -65,19 +65,8 @@ export interface LeasedDelivery {
   eventType: string;
   attempts: number;
   createdAt: Date;
-  entry: {
-    id: string;
-    orgId: string;
-    action: string;
-    createdAt: Date;
-    timerId: string | null;
-    contactId: string | null;
-    journeyId: string | null;
-    campaignId: string | null;
-    decision: string | null;
-    reasonCodes: string[];
-    data: unknown;
-  };
+  entry: EventEntry;
+
   inbound: { body: string; from: string } | null;
 }
 
@@ -90,7 +79,7 @@ export interface LeasedDelivery {
 export async function leaseDue(db: Queryable, endpointId: string, now: Date, until: Date, limit: number, includeBodies: boolean): Promise<LeasedDelivery[]> {
   const { rows } = await db.query<{
     id: string; seq: number; eventType: string; attempts: number; createdAt: Date;
-    entryId: string; orgId: string; action: string; entryAt: Date; timerId: string | null; contactId: string | null; journeyId: string | null; campaignId: string | null; decision: string | null; reasonCodes: string[]; data: unknown;
+    entryId: string; orgId: string; action: string; entryAt: number; timerId: string | null; contactId: string | null; journeyId: string | null; campaignId: string | null; decision: string | null; reasonCodes: string[]; data: unknown;
     inboundBody: string | null; inboundFrom: string | null;
   }>(
     `WITH due AS (
@@ -105,7 +94,7 @@ export async function leaseDue(db: Queryable, endpointId: string, now: Date, unt
        RETURNING d.id, d.seq, d.event_type, d.attempts, d.created_at, d.entry_id
      )
      SELECT l.id::text AS id, l.seq, l.event_type AS "eventType", l.attempts, l.created_at AS "createdAt",
-            a.id::text AS "entryId", a.org_id::text AS "orgId", a.action, a.created_at AS "entryAt", a.timer_id::text AS "timerId", a.contact_id::text AS "contactId",
+            a.id::text AS "entryId", a.org_id::text AS "orgId", a.action, (extract(epoch from a.created_at) * 1000)::float8 AS "entryAt", a.timer_id::text AS "timerId", a.contact_id::text AS "contactId",
             a.journey_id::text AS "journeyId", a.campaign_id::text AS "campaignId", a.decision, a.reason_codes AS "reasonCodes", a.data,
             CASE WHEN $5 THEN m.body END AS "inboundBody", CASE WHEN $5 THEN m.from_e164 END AS "inboundFrom"
      FROM leased l JOIN audit_entries a ON a.id = l.entry_id
