@@ -59,7 +59,7 @@ const ENGINE_INSTANT = '2026-12-08T17:00:00Z'; // Tuesday 12:00 in New York
 const SEND_AT = '2026-12-08T12:05'; // 5 minutes ahead in New York: inside the horizon there only
 const BATCH = 1000;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PLANNER = fileURLToPath(new URL('../test/fixtures/planner-with-offset.ts', import.meta.url));
+const PLANNER = fileURLToPath(new URL('../test/fixtures/part-with-offset.ts', import.meta.url));
 
 const log = (msg: string) => process.stderr.write(`[bench:campaign ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -192,7 +192,7 @@ async function runCampaign(e: TestEngine, redis: Redis): Promise<CampaignFigures
 
   const planners: ChildProcess[] = [];
   for (let i = 0; i < PLANNERS; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', PLANNER], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PLANNER, 'planner'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), PLAN_CONCURRENCY: String(PLAN_CONCURRENCY), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -20,7 +20,7 @@ import { alive, captureOutput, stopChild } from '../helpers/processes.ts';
 
 const NOON_NY = '2026-12-08T17:00:00Z';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PLANNER_FIXTURE = fileURLToPath(new URL('../fixtures/planner-with-offset.ts', import.meta.url));
+const PART_FIXTURE = fileURLToPath(new URL('../fixtures/part-with-offset.ts', import.meta.url));
 
 let e: TestEngine;
 
@@ -234,7 +234,7 @@ describe('campaigns', () => {
     expect((await upload(id, lines)).status).toBe(200);
 
     const spawnPlanner = (): { child: ChildProcess; output: () => string } => {
-      const child = spawn(process.execPath, ['--import', 'tsx', PLANNER_FIXTURE], {
+      const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'planner'], {
         cwd: ROOT,
         env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), PLAN_CONCURRENCY: '2', LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,7 +30,7 @@ import { alive, captureOutput, stopChild } from '../helpers/processes.ts';
 // Tuesday 2026-12-08 12:00 in New York (17:00Z): inside every window for zip 10001.
 const NOON_NY = '2026-12-08T17:00:00Z';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DISPATCHER_FIXTURE = fileURLToPath(new URL('../fixtures/dispatcher-with-offset.ts', import.meta.url));
+const PART_FIXTURE = fileURLToPath(new URL('../fixtures/part-with-offset.ts', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Clean-up: every resource registers its release; they run in reverse order, even on failure.
@@ -248,7 +248,7 @@ describe('engine resilience', () => {
     await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
 
     // A dispatcher in its own process, on the same clock offset, taking 5 jobs at a time.
-    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'dispatcher'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: String(CHILD_CONCURRENCY), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -325,7 +325,7 @@ describe('engine resilience', () => {
 
     // The child's sends name a status callback URL where nothing listens: every callback for them is lost.
     const deadUrl = `http://127.0.0.1:${await freePort()}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'dispatcher'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, PUBLIC_BASE_URL: deadUrl, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: String(CHILD_CONCURRENCY), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -387,7 +387,7 @@ describe('engine resilience', () => {
     const timers = await createTimers(e, phones, () => e.clock.now());
     const ids = [...timers.keys()];
     await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
-    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'dispatcher'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, TWILIO_API_BASE: `http://127.0.0.1:${(hole.address() as AddressInfo).port}`, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: String(CHILD_CONCURRENCY), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -442,7 +442,7 @@ describe('engine resilience', () => {
     await until(async () => (await timerRows(e, ids)).every((t) => t.status === 'queued'), 15_000);
 
     // One dispatcher process taking 25 jobs at a time, judged and claimed together.
-    const child = spawn(process.execPath, ['--import', 'tsx', DISPATCHER_FIXTURE], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'dispatcher'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), DISPATCH_CONCURRENCY: '25', DISPATCH_BATCH: '25', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],

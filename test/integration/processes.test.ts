@@ -83,7 +83,7 @@ describe('graceful shutdown', () => {
     const ids: string[] = [];
     for (const phone of phones) ids.push((await engine.api('POST', '/v1/timers', smsBody({ contact: { phone, zip: '10001' }, at: new Date(engine.clock.now()).toISOString() }))).body.id);
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/dispatcher-with-offset.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/part-with-offset.ts', 'dispatcher'], {
       cwd: ROOT,
       env: { ...process.env, ...engine.env, TEST_CLOCK_OFFSET_MS: String(engine.clock.offset), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -150,7 +150,7 @@ describe('the per-sender limit holds across dispatcher processes', () => {
     e.clock.offset = offsetTo('2026-12-08T17:00:00Z');
     await setRate(1000, 4);
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/dispatcher-with-offset.ts'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/part-with-offset.ts', 'dispatcher'], {
         cwd: ROOT,
         env: { ...process.env, ...e.env, DATABASE_POOL_SIZE: '5', TEST_CLOCK_OFFSET_MS: String(e.clock.offset), LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],

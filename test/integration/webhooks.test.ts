@@ -1,17 +1,25 @@
 /**
  * Outbound events end to end on the real Redis and Postgres, with a local receiver: signed
  * events from the audit log (the outbox), retries after 500s and timeouts, order per timer, an
- * engine whose webhook part died between the change and the delivery, a dead endpoint, inbound
- * conversation messages, and one org never reaching another's endpoints.
+ * engine whose webhook part died between the change and the delivery (stopped, and SIGKILLed in
+ * its own process mid-delivery), a slow endpoint that holds up no one else, a dead endpoint,
+ * inbound conversation messages, and one org never reaching another's endpoints.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/adapters/auth/api-keys.ts';
 import { SIGNATURE_HEADER, verifySignature, type WebhookEvent } from '../../src/domain/webhooks.ts';
 import type { Stoppable } from '../../src/runtime.ts';
 import { AUTH_TOKEN, startEngine, until, type TestEngine } from '../helpers/engine.ts';
+import { alive, captureOutput, stopChild } from '../helpers/processes.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PART_FIXTURE = fileURLToPath(new URL('../fixtures/part-with-offset.ts', import.meta.url));
 
 interface Received {
   path: string;
@@ -22,8 +30,12 @@ interface Received {
   status: number;
 }
 
-/** Per path: the statuses to answer in turn (then 200), or 'hang' to never answer in time. */
-const plans = new Map<string, Array<number | 'hang'>>();
+/**
+ * Per path: the answers to give in turn (then 200): a status, 'hang' (answered after the
+ * engine's 1 s timeout) or 'slow' (200 after 800 ms, in time). Every request is in `received`
+ * from the moment it arrives, with the status it is going to get.
+ */
+const plans = new Map<string, Array<number | 'hang' | 'slow'>>();
 const received: Received[] = [];
 let receiver: Server;
 let base: string;
@@ -45,8 +57,9 @@ beforeAll(async () => {
         setTimeout(() => res.writeHead(200).end(), 2500);
         return;
       }
-      received.push({ path, at: Date.now(), raw, event: JSON.parse(raw) as WebhookEvent, signature: req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined, status: next });
-      res.writeHead(next).end();
+      const status = next === 'slow' ? 200 : next;
+      received.push({ path, at: Date.now(), raw, event: JSON.parse(raw) as WebhookEvent, signature: req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined, status });
+      setTimeout(() => res.writeHead(status).end(), next === 'slow' ? 800 : 0);
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
@@ -55,7 +68,8 @@ beforeAll(async () => {
   const target = new Date();
   target.setUTCHours(15, 0, 0, 0);
   while (target.getTime() < Date.now() || ![2, 3, 4].includes(target.getUTCDay())) target.setUTCDate(target.getUTCDate() + 1);
-  e = await startEngine({ env: { WEBHOOK_INTERVAL: '100', WEBHOOK_TIMEOUT: '1000' }, clockOffsetMs: target.getTime() - Date.now() });
+  // JOB_LOCK 3 s: a job held by a killed process is taken over after seconds, not the default 30.
+  e = await startEngine({ env: { WEBHOOK_INTERVAL: '100', WEBHOOK_TIMEOUT: '1000', JOB_LOCK: '3s' }, clockOffsetMs: target.getTime() - Date.now() });
   webhooks = e.start('webhooks');
 }, 60_000);
 
@@ -142,6 +156,94 @@ describe('outbound events', () => {
     const got = await until(async () => (eventsAt('/late').length >= 5 ? eventsAt('/late') : null), 20_000, 100);
     expect(got.map((r) => r.event.timerId).sort()).toEqual([...ids].sort());
     await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 60_000);
+
+  it('nothing is lost when the webhook worker is SIGKILLed mid-delivery: every event arrives at least once, in order per timer', async () => {
+    const types = ['timer.created', 'timer.claimed', 'timer.sent'];
+    const hook = await register('/killed', types);
+    plans.set('/killed', Array.from({ length: 100 }, () => 'slow' as const));
+    await webhooks.stop(); // the deliverer runs in a process of its own instead, on the same clock
+    const child = spawn(process.execPath, ['--import', 'tsx', PART_FIXTURE, 'webhooks'], {
+      cwd: ROOT,
+      env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const childOutput = captureOutput(child);
+    const ids: string[] = [];
+    let inFlight: Received[];
+    try {
+      for (let i = 0; i < 6; i++) ids.push((await e.api('POST', '/v1/timers', smsTimer(nextPhone()))).body.id as string);
+      // Killed while the receiver holds its first POSTs (each answered after 800 ms): the state
+      // changes are committed, the deliveries are leased by the dead process and never recorded.
+      inFlight = await until(() => {
+        if (!alive(child)) throw new Error(`the webhook process exited early (code ${child.exitCode}): ${childOutput()}`);
+        const got = eventsAt('/killed');
+        return got.length ? got : null;
+      }, 30_000, 10);
+      child.kill('SIGKILL');
+      if (alive(child)) await once(child, 'exit');
+      expect(child.signalCode).toBe('SIGKILL');
+    } finally {
+      await stopChild(child);
+    }
+    const heldIds = inFlight.map((r) => r.event.id);
+    expect(await e.rt.prisma.webhookDelivery.count({ where: { endpointId: hook.id, status: 'delivered' } })).toBe(0);
+    const leased = await e.rt.prisma.webhookDelivery.count({ where: { endpointId: hook.id, status: 'pending', leasedUntil: { not: null } } });
+    expect(leased).toBeGreaterThanOrEqual(1);
+
+    // A new deliverer, once the dead one's leader lease (30 s in Redis) and delivery leases
+    // (2 × timeout + 30 s on the engine's clock) have run out.
+    plans.set('/killed', []);
+    webhooks = e.start('webhooks');
+    e.clock.offset += 60_000;
+    // A timer created after the kill: its events are fanned out once the new process leads.
+    ids.push((await e.api('POST', '/v1/timers', smsTimer(nextPhone()))).body.id as string);
+    const rows = await until(async () => {
+      const statuses = await e.rt.prisma.timer.findMany({ where: { id: { in: ids } }, select: { status: true } });
+      if (!statuses.every((t) => t.status === 'sent' || t.status === 'delivered')) return null;
+      await e.rt.ctx.audit.settle(e.orgId);
+      const d = await e.rt.prisma.webhookDelivery.findMany({ where: { endpointId: hook.id } });
+      return d.length === ids.length * types.length && d.every((x) => x.status === 'delivered') ? d : null;
+    }, 75_000, 250);
+    expect(rows).toHaveLength(21);
+    const got = eventsAt('/killed');
+    // At least once: every event arrived, the ones held at the kill again (same id, to dedupe on).
+    const byId = new Map<string, number>();
+    for (const r of got) byId.set(r.event.id, (byId.get(r.event.id) ?? 0) + 1);
+    expect(byId.size).toBe(21);
+    for (const id of heldIds) expect(byId.get(id)).toBeGreaterThanOrEqual(2);
+    // In order per timer: by first arrival, each timer's events came as they happened.
+    for (const id of ids) {
+      const firsts = [...new Set(got.filter((r) => r.event.timerId === id).map((r) => r.event.id))].map((eid) => got.find((r) => r.event.id === eid)!.event.type);
+      expect(firsts).toEqual(types);
+    }
+    await e.api('DELETE', `/v1/webhooks/${hook.id}`);
+  }, 120_000);
+
+  it('a slow endpoint holds up neither another org\'s events nor the dispatcher', async () => {
+    const stuck = await register('/stuck', ['timer.created']);
+    plans.set('/stuck', Array.from({ length: 200 }, () => 'hang' as const)); // every attempt times out
+    const other = await createApiKey(e.rt.prisma, { orgName: `prompt-${e.prefix}`, role: 'admin' });
+    const prompt = await register('/prompt', ['timer.created'], {}, other.key);
+    const mine: string[] = [];
+    for (let i = 0; i < 5; i++) mine.push((await e.api('POST', '/v1/timers', smsTimer(nextPhone()))).body.id as string);
+    // The stuck endpoint is being tried before the other org's timer exists.
+    await until(async () => ((await e.rt.prisma.webhookDelivery.count({ where: { endpointId: stuck.id, attempts: { gt: 0 } } })) > 0 ? true : null), 20_000, 50);
+    const theirs = await fetch(`${e.url}/v1/timers`, { method: 'POST', headers: { authorization: `Bearer ${other.key}`, 'content-type': 'application/json' }, body: JSON.stringify(smsTimer(nextPhone())) });
+    const theirId = ((await theirs.json()) as { id: string }).id;
+    const [event] = await until(() => (eventsAt('/prompt').length ? eventsAt('/prompt') : null), 10_000, 50);
+    expect(event!.event).toMatchObject({ type: 'timer.created', orgId: other.orgId, timerId: theirId });
+    // This org's own timers went out meanwhile, while none of its events got through.
+    const sent = await until(async () => {
+      const rows = await e.rt.prisma.timer.findMany({ where: { id: { in: mine } }, select: { status: true } });
+      return rows.every((t) => t.status === 'sent' || t.status === 'delivered') ? rows : null;
+    }, 20_000, 100);
+    expect(sent).toHaveLength(5);
+    expect(await e.rt.prisma.webhookDelivery.count({ where: { endpointId: stuck.id, status: 'delivered' } })).toBe(0);
+    expect(await e.rt.prisma.webhookDelivery.count({ where: { endpointId: stuck.id, status: 'pending', attempts: { gt: 0 } } })).toBeGreaterThan(0);
+    plans.set('/stuck', []);
+    await e.api('DELETE', `/v1/webhooks/${stuck.id}`);
+    await fetch(`${e.url}/v1/webhooks/${prompt.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${other.key}` } });
   }, 60_000);
 
   it('an endpoint failing for 3 days: its deliveries die, it is disabled and that is audited; a retry resends a dead one', async () => {
