@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../domain/errors.ts';
 import { EVENT_TYPES } from '../domain/webhooks.ts';
 import { WebhookEventSchema } from '../app/webhooks.ts';
+import { TimerActionSchema } from '../app/webhook-actions.ts';
 import { openApiPath, type Method, type RawBody, type RouteSpec } from './route.ts';
 
 const require = createRequire(import.meta.url);
@@ -398,6 +399,26 @@ export function buildOpenApi(routes: readonly RouteSpec[], extra: readonly Publi
       responses: { 200: { description: 'Received (any 2xx)' } },
     });
   }
+
+  // The call a timer with an action makes to the platform (src/app/webhook-actions.ts).
+  registry.registerWebhook({
+    method: 'post',
+    path: 'timer.action',
+    tags: ['Webhooks'],
+    summary: 'Timer action (start a bot)',
+    description:
+      "POSTed to a timer's action.webhook.url when it fires and is allowed, signed with the secret of the org's endpoint for that origin. Answer 2xx to count it sent; 429, 5xx or no answer within WEBHOOK_TIMEOUT is retried like a provider error; anything else fails the timer. Start one bot per Idempotency-Key, and stop it by windowEnd.",
+    request: {
+      headers: z.object({
+        'Tcpa-Signature': z.string().describe('As for events: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">'),
+        'Tcpa-Event-Id': z.string(),
+        'Tcpa-Event-Type': z.literal('timer.action'),
+        'Idempotency-Key': z.string().describe('The timer id'),
+      }),
+      body: { content: { 'application/json': { schema: TimerActionSchema } } },
+    },
+    responses: { 200: { description: 'Started (any 2xx)' } },
+  });
 
   const generator = new OpenApiGeneratorV31(registry.definitions);
   const doc = generator.generateDocument({

@@ -66,7 +66,7 @@ export const ExplanationSchema = z.object({
 export type Explanation = z.infer<typeof ExplanationSchema>;
 
 /** Audit data fields that may be shown (everything else — the decision aside — stays in the log). */
-const DETAIL_FIELDS = ['status', 'phase', 'worker', 'attempt', 'providerId', 'providerStatus', 'errorCode', 'providerCode', 'httpStatus', 'kind', 'via', 'from', 'to', 'reason', 'fromVersion', 'toVersion', 'killSwitchId', 'by', 'validitySeconds', 'note'] as const;
+const DETAIL_FIELDS = ['status', 'phase', 'worker', 'attempt', 'providerId', 'providerStatus', 'errorCode', 'providerCode', 'httpStatus', 'kind', 'via', 'from', 'to', 'reason', 'fromVersion', 'toVersion', 'killSwitchId', 'by', 'validitySeconds', 'windowEnd', 'note'] as const;
 
 const CHANNEL_WORD: Record<string, string> = { sms: 'an SMS', voice: 'a voice call' };
 const SOURCE_WORD: Record<string, string> = {
@@ -243,6 +243,11 @@ export class TimerExplanations {
           story.push(`Claimed by dispatcher ${String(data['worker'] ?? '(unknown)')} at ${when}${data['attempt'] ? ` (attempt ${String(data['attempt'])})` : ''}, after judging again at fire time under calendars ${rec?.calendarVersion ?? '(unknown)'}: ${because}`);
           break;
         case 'timer.sent':
+          if (data['via'] === 'platform-action') {
+            const until = typeof data['windowEnd'] === 'string' ? parseInstant(data['windowEnd']) : undefined;
+            story.push(`Triggered the platform's bot (action ${String(data['providerId'] ?? '')}) at ${when}: its endpoint answered 2xx${until !== undefined ? `; the bot may talk until ${localLabel(until, zone, true)}, when the allowed window ends` : ''}.`);
+            break;
+          }
           story.push(
             `Sent (${String(data['providerId'] ?? 'no provider id')}) at ${when}${data['providerStatus'] ? `, provider status ${String(data['providerStatus'])}` : ''}${data['validitySeconds'] ? `, valid at the provider for ${String(data['validitySeconds'])} s` : ''}${foundBy(data)}.`,
           );

@@ -12,6 +12,7 @@
  * endpoint for the origin, is permanent (`failed`). `Idempotency-Key` is the timer id: a retried
  * call is the same action, and the platform should start one bot for it.
  */
+import { z } from 'zod';
 import { liveSecrets } from './webhooks.ts';
 import { SendFailure, type SendRequest, type SendResult, type SenderPort, type WebhookPosterPort } from './ports.ts';
 import { SIGNATURE_HEADER, signatureHeader } from '../domain/webhooks.ts';
@@ -19,6 +20,23 @@ import type { EngineContext } from './timers/context.ts';
 
 /** Provider ids of action sends: `act_<timerId>`. */
 export const ACTION_ID_PREFIX = 'act_';
+
+/** The body of a `timer.action` call (documented in the OpenAPI `webhooks` section). */
+export const TimerActionSchema = z.object({
+  id: z.string().describe('act_<timerId>: the same on every retry of the call'),
+  type: z.literal('timer.action'),
+  createdAt: z.string().describe('When this call was made (UTC, ISO 8601)'),
+  orgId: z.uuid(),
+  timerId: z.uuid(),
+  contactId: z.uuid().nullable(),
+  journeyId: z.uuid().nullable(),
+  campaignId: z.uuid().nullable(),
+  channel: z.enum(['sms', 'voice']),
+  windowEnd: z.string().nullable().describe('When the judged allowed window ends (UTC, ISO 8601): the bot must have stopped by then'),
+  to: z.string().nullable().describe('The E.164 number to reach, only for an endpoint with includeBodies (else null: look the contact up by contactId)'),
+  payload: z.record(z.string(), z.unknown()).describe("The timer's action.webhook.payload, as given"),
+});
+export type TimerAction = z.infer<typeof TimerActionSchema>;
 
 /** How long an org's endpoint list is reused (a removed endpoint stops signing actions within this). */
 const ENDPOINTS_TTL_MS = 5_000;
@@ -55,7 +73,7 @@ export class ActionSender {
     const endpoint = pick?.endpoint;
     if (!endpoint) throw new SendFailure('permanent', `no enabled webhook endpoint of the org has the action's origin ${origin}`);
     const timerId = req.refs?.timerId ?? req.idempotencyToken;
-    const body = JSON.stringify({
+    const action: TimerAction = {
       id: `${ACTION_ID_PREFIX}${timerId}`,
       type: 'timer.action',
       createdAt: new Date(now).toISOString(),
@@ -69,9 +87,11 @@ export class ActionSender {
       // The number the bot is to reach: only for an endpoint that opted in to full numbers.
       to: endpoint.includeBodies ? req.to : null,
       payload: p.action.payload,
-    });
+    };
+    const body = JSON.stringify(action);
     const headers = {
       [SIGNATURE_HEADER]: signatureHeader(liveSecrets(this.secretKey, endpoint.id, endpoint.secrets, now), Math.floor(now / 1000), body),
+      'Tcpa-Event-Id': action.id,
       'Tcpa-Event-Type': 'timer.action',
       'Idempotency-Key': timerId,
     };

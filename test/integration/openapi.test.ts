@@ -323,7 +323,7 @@ describe('the document', () => {
   });
 
   it("documents every outbound event type in OpenAPI 3.1's webhooks section, signed, with the event's schema", () => {
-    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES].sort());
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES, 'timer.action'].sort());
     for (const type of EVENT_TYPES) {
       const op = doc.webhooks[type].post;
       expect(op.parameters.map((p: Json) => [p.in, p.name])).toEqual(expect.arrayContaining([['header', 'Tcpa-Signature'], ['header', 'Tcpa-Event-Id']]));
@@ -332,6 +332,10 @@ describe('the document', () => {
       expect(t.const === undefined ? t.enum : [t.const]).toEqual([type]);
       expect(schema.required).toEqual(expect.arrayContaining(['id', 'type', 'createdAt', 'orgId', 'timerId', 'decision', 'reasonCodes', 'data']));
     }
+    // The call an action timer makes, with the bot's deadline and the idempotency key.
+    const action = doc.webhooks['timer.action'].post;
+    expect(action.parameters.map((p: Json) => p.name)).toEqual(expect.arrayContaining(['Tcpa-Signature', 'Tcpa-Event-Id', 'Idempotency-Key']));
+    expect(action.requestBody.content['application/json'].schema.required).toEqual(expect.arrayContaining(['id', 'type', 'timerId', 'channel', 'windowEnd', 'payload']));
   });
 
   it('documents the webhooks and health routes without the API-key scheme', () => {

@@ -369,6 +369,11 @@ describe('outbound events', () => {
     await e.rt.ctx.audit.settle(e.orgId);
     const sent = await e.rt.prisma.auditEntry.findMany({ where: { timerId: { in: ids }, action: 'timer.sent' } });
     expect(sent.map((x) => (x.data as { providerId: string }).providerId).sort()).toEqual(calls.map((c) => `act_${(JSON.parse(c.raw) as { timerId: string }).timerId}`).sort());
+    // The audit log and the explanation tell an action from a provider send, with the bot's deadline.
+    const first = JSON.parse(calls[0]!.raw) as { timerId: string; windowEnd: string };
+    expect(sent.find((x) => x.timerId === first.timerId)!.data).toMatchObject({ via: 'platform-action', windowEnd: first.windowEnd });
+    const story = (await e.api('GET', `/v1/timers/${first.timerId}/explanation`)).body.story as string[];
+    expect(story.join('\n')).toMatch(new RegExp(`Triggered the platform's bot \\(action act_${first.timerId}\\) at .*: its endpoint answered 2xx; the bot may talk until .+, when the allowed window ends\\.`));
     // An origin the org never registered is never called: the timer fails.
     const stray = await e.api('POST', '/v1/timers', { contact: { phone: nextPhone(), zip: '10001' }, channel: 'sms', at: new Date(e.clock.now()).toISOString(), policy: 'cancel', purpose: 'informational', action: { webhook: { url: 'http://127.0.0.1:9/elsewhere' } } });
     const failed = await until(async () => {

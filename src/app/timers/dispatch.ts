@@ -114,6 +114,8 @@ interface SentItem {
   t: sql.FireRow;
   result: SendResult;
   validity: number | undefined;
+  /** A platform action's judged window end (the bot must stop by then); undefined for provider sends. */
+  actionUntil: number | undefined;
 }
 
 
@@ -369,7 +371,7 @@ export class Dispatcher {
     }
     ctx.metrics?.send(t.channel, 'accepted');
     // Postgres trouble after the send throws: the job retries (and finds the timer no longer pending), the lease/callback path settles it.
-    await this.recording.submit({ t, result, validity });
+    await this.recording.submit({ t, result, validity, actionUntil: payload.action ? windowEnd : undefined });
     return 'sent';
   }
 
@@ -389,7 +391,7 @@ export class Dispatcher {
         await sql.providerIdOnly(db, rows.filter((r) => !moved.has(r.id)));
         const entries = items
           .filter((i) => moved.has(i.t.id))
-          .map(({ t, result, validity }) => ({
+          .map(({ t, result, validity, actionUntil }) => ({
             orgId: t.orgId,
             action: 'timer.sent',
             decision: 'send',
@@ -398,7 +400,12 @@ export class Dispatcher {
             contactId: t.contactId,
             journeyId: t.journeyId,
             campaignId: t.campaignId,
-            data: { providerId: result.providerId, providerStatus: result.status, validitySeconds: validity ?? null },
+            data: {
+              providerId: result.providerId,
+              providerStatus: result.status,
+              validitySeconds: validity ?? null,
+              ...(actionUntil === undefined ? {} : { via: 'platform-action', windowEnd: new Date(actionUntil).toISOString() }),
+            },
           }));
         await ctx.audit.stageVia(db, entries);
         return new Set(entries.map((e) => e.orgId));
