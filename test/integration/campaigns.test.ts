@@ -227,6 +227,37 @@ describe('campaigns', () => {
     expect(await e.rt.prisma.timer.count({ where: { campaignId: real.body.id } })).toBe(contacts.length);
   }, 480_000);
 
+  it('a file previewed first, then launched: the real campaign plans the same audience with the same stats, once', async () => {
+    planner();
+    const csv = ['phone,zip', ...Array.from({ length: 300 }, (_, k) => `${phone(PLACES[k % PLACES.length]!.npa, 5, k)},${PLACES[k % PLACES.length]!.zip}`), 'not-a-phone,10001', ''].join('\n');
+    const draft = await e.api('POST', '/v1/campaigns', campaignBody({ name: 'launch me', audience: { upload: true }, preview: true }));
+    expect(draft.status, JSON.stringify(draft.body)).toBe(201);
+    // Not planned yet (a draft still waiting for its file): nothing to launch.
+    const early = await e.api('POST', `/v1/campaigns/${draft.body.id}/launch`);
+    expect(early.status).toBe(409);
+    expect(early.body.error.message).toMatch(/the preview is draft/);
+    expect((await e.api('PUT', `/v1/campaigns/${draft.body.id}/audience`, csv, { 'content-type': 'text/csv' })).status).toBe(200);
+    const previewed = await waitForStatus(draft.body.id, ['planned']);
+
+    const launched = await e.api('POST', `/v1/campaigns/${draft.body.id}/launch`);
+    expect(launched.status, JSON.stringify(launched.body)).toBe(201);
+    expect(launched.body).toMatchObject({ name: 'launch me', preview: false, audience: { kind: 'launch', previewOf: draft.body.id } });
+    const real = await waitForStatus(launched.body.id, ['planned']);
+    expect(real.stats).toEqual(previewed.stats);
+    expect(real.stats.rows).toBe(300);
+    expect(real.progress.errors).toBe(1);
+    expect((await e.api('GET', `/v1/campaigns/${launched.body.id}/errors`)).body.items).toEqual([expect.objectContaining({ line: 302, code: 'INVALID_PHONE' })]);
+    expect(await e.rt.prisma.timer.count({ where: { campaignId: launched.body.id } })).toBe(300);
+    await e.rt.ctx.audit.settle(e.orgId);
+    expect(await e.rt.prisma.auditEntry.count({ where: { campaignId: launched.body.id, action: 'campaign.created' } })).toBe(1);
+
+    // Once only; and a real campaign is not a preview to launch.
+    const twice = await e.api('POST', `/v1/campaigns/${draft.body.id}/launch`);
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.message).toContain(launched.body.id);
+    expect((await e.api('POST', `/v1/campaigns/${launched.body.id}/launch`)).status).toBe(409);
+  }, 120_000);
+
   it('a planner process SIGKILLed mid-planning: another one resumes, with no duplicate timer or audit entry', async () => {
     const created = await e.api('POST', '/v1/campaigns', campaignBody({ name: 'crash', audience: { upload: true } }));
     const id = created.body.id as string;

@@ -174,6 +174,20 @@ export function campaignRoutes(ctx: EngineContext): RouteSpec[] {
     }),
     defineRoute({
       method: 'post',
+      path: '/v1/campaigns/:id/launch',
+      tag: 'Campaigns',
+      summary: 'Launch a planned preview: the real campaign over the same audience',
+      description:
+        'Preview first, send after: a preview campaign (`preview: true`, or one made by `POST /v1/campaigns/{id}/preview`) that is `planned` becomes a new, real campaign with the same message, timing and audience (its chunks copied, no file to upload again), ' +
+        'planned and scheduled like any other and audited `campaign.created` (audience `launch`, previewOf). Its decisions are made again at its own planning instant, so they match the preview\u2019s when nothing changed in between.',
+      roles: ['admin', 'ops'],
+      params: idParams,
+      response: { status: 201, description: 'The real campaign (planning)', schema: CampaignViewSchema, example: { ...VIEW_EXAMPLE, status: 'planning', audience: { kind: 'launch', previewOf: VIEW_EXAMPLE.id } } },
+      errors: [404, 409],
+      handler: ({ params, auth }) => campaigns.launch(auth.orgId, params.id),
+    }),
+    defineRoute({
+      method: 'post',
       path: '/v1/campaigns/:id/cancel',
       tag: 'Campaigns',
       summary: 'Cancel a campaign: stop planning and cancel its pending timers',

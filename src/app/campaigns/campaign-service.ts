@@ -8,6 +8,7 @@
  *   cancel → cancelled: planning stops (chunks not planned yet are skipped) and every pending
  *            timer of the campaign is cancelled, in batches, audited
  *   preview → a preview campaign over the same audience: the same planning, stats only
+ *   launch  → the real campaign of a planned preview, over the same audience (preview first, then send)
  *
  * The campaign's lock (an advisory lock per campaign, `lockCampaign`) orders a chunk's end,
  * cancellation and failure; it is always taken before the org's audit chain lock.
@@ -35,7 +36,7 @@ const LIST_PAGE = 5000;
 export const STALE_CHUNK_SECONDS = 60;
 
 interface Source {
-  kind: 'inline' | 'upload' | 'list' | 'preview';
+  kind: 'inline' | 'upload' | 'list' | 'preview' | 'launch';
   contactListId?: string;
   previewOf?: string;
   format?: AudienceFormat;
@@ -287,15 +288,42 @@ export class CampaignService {
 
   /** A preview campaign over this campaign's audience (its chunks and its reading errors, copied in SQL), planned like any other. */
   async preview(orgId: string, id: string): Promise<CampaignView> {
-    const { ctx } = this;
     const c = await this.find(orgId, id);
     if (c.status === 'draft') throw new AppError('CONFLICT', 'the campaign has no audience yet (PUT /v1/campaigns/{id}/audience first)');
+    return this.copyOf(orgId, c, true);
+  }
+
+  /**
+   * Launches a planned preview: a real campaign with the preview's message, timing and audience
+   * (its chunks copied), planned and scheduled like any other. So a file is previewed first and
+   * sent only once its histogram has been seen.
+   */
+  async launch(orgId: string, id: string): Promise<CampaignView> {
+    const c = await this.find(orgId, id);
+    if (!c.preview) throw new AppError('CONFLICT', 'only a preview campaign is launched (this one is already real)');
+    if (c.status !== 'planned') throw new AppError('CONFLICT', `the preview is ${c.status}: launch it once it is planned`);
+    return this.copyOf(orgId, c, false);
+  }
+
+  /** A new campaign over `c`'s audience (chunks and reading errors copied), planned at once. */
+  private async copyOf(orgId: string, c: Campaign, preview: boolean): Promise<CampaignView> {
+    const { ctx } = this;
     const token = randomUUID();
+    const now = ctx.clock.now();
+    const name = preview ? `${c.name} (preview)`.slice(0, 200) : c.name.replace(/ \(preview\)$/, '');
+    const source: Source = { kind: preview ? 'preview' : 'launch', previewOf: c.id, loading: token };
     const copy = await ctx.prisma.$transaction(async (tx) => {
+      if (!preview) {
+        // Launched once: a second click (or a retried request) must not send the campaign twice.
+        await lockCampaign(tx, c.id);
+        const [done] = await tx.$queryRaw<Array<{ id: string }>>`
+          SELECT id::text FROM campaigns WHERE org_id = ${orgId}::uuid AND NOT preview AND source->>'kind' = 'launch' AND source->>'previewOf' = ${c.id} LIMIT 1`;
+        if (done) throw new AppError('CONFLICT', `this preview was launched already: campaign ${done.id}`, { campaignId: done.id });
+      }
       const p = await tx.campaign.create({
         data: {
           orgId,
-          name: `${c.name} (preview)`.slice(0, 200),
+          name,
           channel: c.channel,
           purpose: c.purpose,
           policy: c.policy,
@@ -305,12 +333,16 @@ export class CampaignService {
           sendAtInstant: c.sendAtInstant,
           ...(c.window === null ? {} : { window: json(c.window) }),
           notAfter: c.notAfter,
-          preview: true,
+          preview,
           status: 'draft',
-          source: json({ kind: 'preview', previewOf: c.id, loading: token } satisfies Source),
-          createdAt: new Date(ctx.clock.now()),
+          source: json(source),
+          createdAt: new Date(now),
         },
       });
+      if (!preview) {
+        const window = c.window as { start: string; end: string } | null;
+        await ctx.audit.append(orgId, [{ action: 'campaign.created', createdAt: new Date(now), campaignId: p.id, data: { name, channel: c.channel, purpose: c.purpose, policy: c.policy, sendAt: c.sendAtLocal ?? c.sendAtInstant!.toISOString(), window, notAfter: c.notAfter?.toISOString() ?? null, audience: { kind: 'launch', previewOf: c.id } } }], tx);
+      }
       await tx.$executeRaw`
         INSERT INTO campaign_chunks (campaign_id, seq, rows, created_at) SELECT ${p.id}::uuid, seq, rows, now() FROM campaign_chunks WHERE campaign_id = ${c.id}::uuid`;
       // Bad rows found on reading (planning finds its own CONFLICT rows again).

@@ -125,7 +125,7 @@ export const CampaignViewSchema = z.object({
   sendAtKind: z.enum(['local', 'instant']),
   window: z.object({ start: z.string(), end: z.string() }).nullable(),
   notAfter: z.string().nullable(),
-  audience: z.object({ kind: z.enum(['inline', 'upload', 'list', 'preview']), contactListId: z.uuid().optional(), previewOf: z.uuid().optional(), format: z.string().optional() }),
+  audience: z.object({ kind: z.enum(['inline', 'upload', 'list', 'preview', 'launch']), contactListId: z.uuid().optional(), previewOf: z.uuid().optional().describe('preview: the campaign previewed; launch: the preview launched'), format: z.string().optional() }),
   progress: CampaignProgressSchema,
   stats: CampaignStatsSchema.nullable().describe('The sum of the planned chunks (final once the campaign is planned)'),
   cancelledTimers: z.number().int().optional().describe('On cancel: pending timers cancelled by this call'),
