@@ -369,6 +369,8 @@ describe('campaigns', () => {
     const stats = (await e.api('GET', `/v1/campaigns/${local.body.id}`)).body.stats;
     expect(stats.sendTimes.byZoneLocalHour['America/New_York'][10]).toBe(1);
     expect(stats.sendTimes.byZoneLocalHour['America/Los_Angeles'][10]).toBe(1);
+    // The same local hour is two real hours: 15:00Z in New York, 18:00Z in Los Angeles.
+    expect(stats.sendTimes.byInstantHour).toEqual({ '2026-12-09T15:00Z': 1, '2026-12-09T18:00Z': 1 });
 
     const i = await byPhone(instant.body.id);
     expect(i.get(ny.phone)!.sendAt!.toISOString()).toBe('2026-12-09T18:00:00.000Z');

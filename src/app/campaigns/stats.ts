@@ -1,6 +1,7 @@
 /**
  * A campaign's statistics: counts per decision, per resulting status and per reason code, and
- * histograms of the send times by the recipient's local hour (0–23) and by zone. Each chunk
+ * histograms of the send times by the recipient's local hour (0–23), by zone and by the hour of
+ * the real send instant (UTC). Each chunk
  * computes its own; the campaign's are their sum. Nothing in here depends on whether the plan was
  * a preview: a preview and the real plan of the same audience at the same instant have equal stats.
  */
@@ -25,6 +26,8 @@ export interface CampaignStats {
     byZone: Record<string, number>;
     /** By zone, then local hour. */
     byZoneLocalHour: Record<string, number[]>;
+    /** By the UTC hour the send happens in (`2026-12-09T15:00Z`): the load the engine will carry. */
+    byInstantHour: Record<string, number>;
   };
 }
 
@@ -41,11 +44,12 @@ export const CampaignStatsSchema = z.object({
     byLocalHour: Hours.describe('Send times by the recipient\u2019s local hour, 0–23'),
     byZone: Counts.describe('Send times by the recipient\u2019s zone'),
     byZoneLocalHour: z.record(z.string(), Hours).describe('Per zone, by local hour'),
+    byInstantHour: Counts.describe('Send times by the UTC hour of the real send instant (`2026-12-09T15:00Z`)'),
   }),
 });
 
 export function emptyStats(): CampaignStats {
-  return { rows: 0, errors: 0, decisions: {}, statuses: {}, reasons: {}, sendTimes: { byLocalHour: new Array<number>(24).fill(0), byZone: {}, byZoneLocalHour: {} } };
+  return { rows: 0, errors: 0, decisions: {}, statuses: {}, reasons: {}, sendTimes: { byLocalHour: new Array<number>(24).fill(0), byZone: {}, byZoneLocalHour: {}, byInstantHour: {} } };
 }
 
 function inc(map: Record<string, number>, key: string, by = 1): void {
@@ -74,7 +78,13 @@ export function addOutcome(s: CampaignStats, o: RowOutcome): void {
     inc(s.sendTimes.byZone, o.zone);
     const hours = (s.sendTimes.byZoneLocalHour[o.zone] ??= new Array<number>(24).fill(0));
     hours[hour]!++;
+    inc(s.sendTimes.byInstantHour, instantHour(o.sendAt));
   }
+}
+
+/** `2026-12-09T15:00Z`: the UTC hour an instant falls in. */
+export function instantHour(ms: number): string {
+  return `${new Date(Math.floor(ms / 3_600_000) * 3_600_000).toISOString().slice(0, 13)}:00Z`;
 }
 
 /** Adds `b` into `a` (mutates and returns `a`). */
@@ -90,6 +100,8 @@ export function addStats(a: CampaignStats, b: CampaignStats): CampaignStats {
     const mine = (a.sendTimes.byZoneLocalHour[zone] ??= new Array<number>(24).fill(0));
     hours.forEach((n, h) => (mine[h]! += n));
   }
+  // Chunks planned before this histogram existed have none.
+  for (const [k, v] of Object.entries(b.sendTimes.byInstantHour ?? {})) inc((a.sendTimes.byInstantHour ??= {}), k, v);
   return a;
 }
 
@@ -103,7 +115,7 @@ export function canonicalStats(s: CampaignStats): CampaignStats {
     decisions: sortKeys(s.decisions),
     statuses: sortKeys(s.statuses),
     reasons: sortKeys(s.reasons),
-    sendTimes: { byLocalHour: [...s.sendTimes.byLocalHour], byZone: sortKeys(s.sendTimes.byZone), byZoneLocalHour: sortKeys(s.sendTimes.byZoneLocalHour) },
+    sendTimes: { byLocalHour: [...s.sendTimes.byLocalHour], byZone: sortKeys(s.sendTimes.byZone), byZoneLocalHour: sortKeys(s.sendTimes.byZoneLocalHour), byInstantHour: sortKeys(s.sendTimes.byInstantHour ?? {}) },
   };
 }
 

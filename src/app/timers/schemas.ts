@@ -91,6 +91,8 @@ export const ListTimersQuery = z
     status: TimerStatusSchema.optional(),
     contactId: z.uuid().optional(),
     journeyId: z.uuid().optional(),
+    campaignId: z.uuid().optional(),
+    phone: z.string().min(3).max(40).optional().describe("Any form of the contact's number; matched by its sha256 (contacts.phone_hash), never stored or echoed"),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: z.string().max(200).optional(),
   })

@@ -7,7 +7,8 @@ import { reason } from '../../domain/decide.ts';
 import { AppError } from '../../domain/errors.ts';
 import { PENDING_STATUSES } from '../../domain/timer-rules.ts';
 import type { BatchAnswer } from '../micro-batcher.ts';
-import type { EngineContext } from './context.ts';
+import { phoneHash, type EngineContext } from './context.ts';
+import { parsePhone } from '../../domain/location/resolve.ts';
 import { TimerCreator, type CreateTimerResult } from './create-batch.ts';
 import { timerView, transition } from './records.ts';
 import type { CreateTimerInput, ListTimersInput, TimerView } from './schemas.ts';
@@ -54,6 +55,8 @@ export class TimerService {
         ...(q.status ? { status: q.status } : {}),
         ...(q.contactId ? { contactId: q.contactId } : {}),
         ...(q.journeyId ? { journeyId: q.journeyId } : {}),
+        ...(q.campaignId ? { campaignId: q.campaignId } : {}),
+        ...(q.phone !== undefined ? { contact: { phoneHash: hashedPhone(q.phone) } } : {}),
         ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -107,4 +110,11 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
     throw new AppError('INVALID_ARGUMENT', 'cursor is not valid', [{ path: 'query.cursor', message: 'use nextCursor from a previous page' }]);
   }
   return { createdAt, id };
+}
+
+/** A number in any form → the sha256 of its E.164 form, as contacts.phone_hash holds it. */
+function hashedPhone(raw: string): string {
+  const phone = parsePhone(raw);
+  if ('code' in phone) throw new AppError('INVALID_PHONE', phone.message, [{ path: 'query.phone', message: phone.message }]);
+  return phoneHash(phone.e164);
 }
