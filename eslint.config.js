@@ -17,6 +17,11 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
+    // The console's one browser script.
+    files: ['src/console/assets/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', fetch: 'readonly', location: 'readonly', DOMParser: 'readonly', setTimeout: 'readonly' } },
+  },
+  {
     // The compliance core is pure: no I/O, no clock, no environment, luxon only behind time.ts.
     files: ['src/domain/**/*.ts'],
     rules: {

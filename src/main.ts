@@ -60,6 +60,7 @@ function quickStart(url: string, emulator: boolean): string {
        curl -s -X POST ${url}/v1/timers -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
          -d '{"contact":{"phone":"+12145550123","zip":"75201"},"channel":"sms","at":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","policy":"next_slot","purpose":"informational","message":{"body":"Hello from tcpa"}}'
   3. Follow it:  curl -s ${url}/v1/timers/<id> -H "Authorization: Bearer $KEY"
-${emulator ? `     What the emulator received:  curl -s ${url}/_emulator/messages\n` : ''}
+${emulator ? `     What the emulator received:  curl -s ${url}/_emulator/messages\n` : ''}  4. Or open the console, ${url}/console, and sign in with the key
+     (campaigns from a CSV file with a preview first, timers, audit log, compliance controls).
 `;
 }

@@ -34,6 +34,7 @@ import { rateLimit } from './rate-limit.ts';
 import { loadOrgSettings } from '../app/org-settings.ts';
 import { registryHealth, registryWarnings } from '../app/federal-dnc.ts';
 import { viaPrisma } from '../adapters/db/sql.ts';
+import { consoleRouter } from '../console/router.ts';
 
 export interface AppOptions {
   ctx: EngineContext;
@@ -158,6 +159,9 @@ export function createApp(opts: AppOptions): Express {
   app.use(docsRouter(buildOpenApi(routes)));
   const limiter = rateLimit({ redis: opts.redis, prefix: opts.queuePrefix ?? 'tcpa', limitOf: async (orgId) => (await loadOrgSettings(ctx.prisma, orgId, ctx.clock.now())).rateLimitPerMinute, log, now: () => ctx.clock.now() });
   app.use(mountRoutes(routes, { prisma: ctx.prisma, bodyLimit: opts.bodyLimit, afterAuth: [limiter] }));
+
+  // The web console (src/console): pages over these same routes, signed in with an API key.
+  app.use('/console', consoleRouter({ prisma: ctx.prisma, routes, redis: opts.redis, queuePrefix: opts.queuePrefix ?? 'tcpa', log, now: () => ctx.clock.now(), ...(opts.secretKey ? { secretKey: opts.secretKey } : {}) }));
 
   app.use(notFoundRoute);
   app.use(errorHandler(log));
