@@ -302,6 +302,9 @@ export async function compliancePage(c: PageContext): Promise<Rendered> {
 ${loaded ? html`<p>Loaded: <code>${loaded.version}</code>, ${loaded.rules} rules over ${loaded.jurisdictions.length} jurisdictions.</p>` : ''}
 ${table('Every version seen', ['Version', 'First seen', 'Files', 'Loaded'], cal.status === 200 ? cal.body.versions.map((v) => [v.version, when(v.firstSeenAt), String(v.files), v.loaded ? 'yes' : '']) : [])}
 ${impact && impact.status === 200 ? table(`Impact of the loaded calendars on pending timers (${fmt(impact.body.scanned)} examined)`, ['Timer', 'Decided under', 'Now', 'Under the loaded calendars'], impact.body.items.map((i) => [link(`/console/timers/${i.timerId}`, short(i.timerId)), i.decidedUnder, `${i.current.decision} ${when(i.current.sendAt)}`, `${i.proposed.decision} ${when(i.proposed.sendAt)}`])) : ''}
+${impact && impact.status === 200 && impact.body.items.length && c.may('post', '/v1/calendars/impact/apply')
+  ? html`<form method="post" action="/console/compliance/calendars/apply">${csrfField(c.csrf)}<button type="submit">Apply the loaded calendars to these timers now</button></form>`
+  : ''}
 </section>`);
   }
   return { title: 'Compliance controls', body: html`${parts}` };

@@ -283,6 +283,7 @@ export function consoleRouter(opts: ConsoleOptions): Router {
   router.post('/compliance/suppressions/:id/lift', ...write(async (s, _f, req, res) => backToCompliance(200)(s, await s.ctx.api.json('DELETE', `/v1/suppressions/${encodeURIComponent(String(req.params['id']))}`), res)));
   router.post('/compliance/kill-switches', ...write(async (s, f, _req, res) => backToCompliance(201)(s, await s.ctx.api.json('POST', '/v1/kill-switches', pages.killSwitchBodyOf(f)), res)));
   router.post('/compliance/kill-switches/:id/lift', ...write(async (s, _f, req, res) => backToCompliance(200)(s, await s.ctx.api.json('DELETE', `/v1/kill-switches/${encodeURIComponent(String(req.params['id']))}`), res)));
+  router.post('/compliance/calendars/apply', ...write(async (s, _f, _req, res) => backToCompliance(200)(s, await s.ctx.api.json('POST', '/v1/calendars/impact/apply', {}), res)));
   router.post('/compliance/settings', ...write(async (s, f, _req, res) => {
     let patch: unknown;
     try {

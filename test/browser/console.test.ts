@@ -51,6 +51,13 @@ async function signIn(role: string): Promise<Page> {
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+/** Every visible form control has a label (its own <label> or aria-label): forms are usable by screen readers. */
+async function expectLabelled(page: Page): Promise<void> {
+  const unlabelled = await page.locator('input:not([type=hidden]), select, textarea').evaluateAll((els) =>
+    els.filter((el) => !((el as unknown as { labels: { length: number } | null }).labels?.length || el.getAttribute('aria-label'))).map((el) => el.outerHTML.slice(0, 80)),
+  );
+  expect(unlabelled, page.url()).toEqual([]);
+}
 const navOf = (page: Page) => page.locator('nav[aria-label="Sections"] a').allTextContents();
 const barsOf = async (page: Page, chart: string) =>
   page.locator(`#${chart} g.bar`).evaluateAll((gs) => gs.map((g) => [g.getAttribute('data-label')!, Number(g.getAttribute('data-value'))] as const));
@@ -101,6 +108,13 @@ describe('console', () => {
     await admin.goto(`${e.url}/console/compliance`);
     expect(await admin.getByRole('heading', { name: 'Kill switches' }).count()).toBe(1);
     await shot(admin, 'compliance');
+    for (const path of ['/console/campaigns', '/console/timers', '/console/audit', '/console/compliance']) {
+      await admin.goto(`${e.url}${path}`);
+      await expectLabelled(admin);
+      // The keyboard reaches the page: the first Tab lands on the skip link, Enter jumps to the content.
+      await admin.keyboard.press('Tab');
+      expect(await admin.locator(':focus').textContent()).toBe('Skip to content');
+    }
     await admin.goto(`${e.url}/console/queues`);
     await admin.waitForSelector('text=timers', { timeout: 20_000 });
     await shot(admin, 'queues');
@@ -179,6 +193,7 @@ describe('console', () => {
     await page.getByRole('button', { name: 'Search' }).click();
     const rows = page.locator('#timers tbody tr');
     expect(await rows.count()).toBe(1);
+    await shot(page, 'timers');
     await rows.first().getByRole('link').click();
     await page.waitForSelector('ol.story li');
     const story = await page.locator('ol.story li').allTextContents();

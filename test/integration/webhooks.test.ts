@@ -114,9 +114,13 @@ describe('outbound events', () => {
     }
     expect(got[0]!.event.decision).toBe('send');
     // Every one is recorded as delivered, with its attempt.
-    const d = await e.api('GET', `/v1/webhooks/${hook.id}/deliveries?status=delivered`);
-    expect(d.status).toBe(200);
-    const forTimer = (d.body.items as Array<{ eventId: string; attempts: number; history: Array<{ statusCode: number }> }>).filter((x) => got.some((r) => r.event.id === x.eventId));
+    // (The receiver records an event as it arrives, before its 200 is back at the engine.)
+    const forTimer = await until(async () => {
+      const d = await e.api('GET', `/v1/webhooks/${hook.id}/deliveries?status=delivered`);
+      expect(d.status).toBe(200);
+      const mine = (d.body.items as Array<{ eventId: string; attempts: number; history: Array<{ statusCode: number }> }>).filter((x) => got.some((r) => r.event.id === x.eventId));
+      return mine.length === 4 ? mine : null;
+    }, 10_000, 100);
     expect(forTimer).toHaveLength(4);
     for (const x of forTimer) expect(x.history.map((h) => h.statusCode)).toEqual([200]);
     await e.api('DELETE', `/v1/webhooks/${hook.id}`);
@@ -407,8 +411,12 @@ describe('outbound events', () => {
       expect(verifySignature(c.signature, c.raw, hook.secret, now)).toEqual({ ok: true });
       expect(JSON.parse(c.raw)).toMatchObject({ type: 'timer.action', channel: 'voice', campaignId: res.body.id, to: null, payload: { flow: 'follow-up' } });
     }
-    const timers = await e.rt.prisma.timer.findMany({ where: { campaignId: res.body.id as string } });
-    expect(timers.map((t) => t.status).sort()).toEqual(['sent', 'sent', 'sent']);
+    // The receiver records a call as it arrives, before its 200 is back at the engine.
+    const timers = await until(async () => {
+      const rows = await e.rt.prisma.timer.findMany({ where: { campaignId: res.body.id as string } });
+      return rows.length === 3 && rows.every((t) => t.status === 'sent') ? rows : null;
+    }, 20_000, 100);
+    expect(timers.map((t) => t.status)).toEqual(['sent', 'sent', 'sent']);
     await planner.stop();
     await e.api('DELETE', `/v1/webhooks/${hook.id}`);
   }, 60_000);
