@@ -181,6 +181,7 @@ export const EnvSchema = z
     RND_CACHE_TTL: Duration.default(86_400_000),
     /** How long a webhook endpoint (an event or a timer's action) has to answer before the attempt counts as failed. */
     WEBHOOK_TIMEOUT: Duration.default(10_000),
+    TWILIO_TIMEOUT: Duration.default(15_000),
     /** How often the webhook loop turns new audit entries into deliveries and hands due endpoints to the webhook workers. */
     WEBHOOK_INTERVAL: Duration.default(500),
     /** Endpoints a webhook worker process delivers to at once (each job is one endpoint's due events). */
@@ -251,6 +252,8 @@ export interface Config {
   rnd: { kind: 'file'; path: string } | { kind: 'http'; url: string; token?: string } | undefined;
   rndCacheTtlMs: number;
   webhookTimeoutMs: number;
+  /** How long a provider request may go unanswered; a send with no answer becomes `unknown`, never resent blindly. */
+  twilioTimeoutMs: number;
   webhookIntervalMs: number;
   webhookConcurrency: number;
   metricsToken: string | undefined;
@@ -318,6 +321,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : undefined,
     rndCacheTtlMs: e.RND_CACHE_TTL,
     webhookTimeoutMs: e.WEBHOOK_TIMEOUT,
+    twilioTimeoutMs: e.TWILIO_TIMEOUT,
     webhookIntervalMs: e.WEBHOOK_INTERVAL,
     webhookConcurrency: e.WEBHOOK_CONCURRENCY,
     metricsToken: e.METRICS_TOKEN,

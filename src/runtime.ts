@@ -94,7 +94,7 @@ export function createRuntime(config: Config, opts: RuntimeOptions = {}): Runtim
     audit: new AuditLog(prisma),
     queue,
     campaignQueue,
-    sender: new TwilioSender({ prisma, defaultSender: sender, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }),
+    sender: new TwilioSender({ prisma, defaultSender: sender, timeoutMs: config.twilioTimeoutMs, ...(config.secretKey ? { secretKey: config.secretKey } : {}) }),
     // On the fail-fast connection: the dispatcher reserves while holding a contact's lock; Redis down → the job retries.
     sendRate: new RedisSendRate(redis, config.queuePrefix),
     calendars: (() => {

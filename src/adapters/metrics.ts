@@ -85,7 +85,7 @@ export class PromMetrics implements MetricsPort {
     this.lateness.observe(Math.max(0, ms) / 1000);
   }
 
-  send(channel: string, outcome: 'accepted' | 'deferred' | 'failed' | 'unsubscribed'): void {
+  send(channel: string, outcome: 'accepted' | 'deferred' | 'failed' | 'unsubscribed' | 'unknown'): void {
     this.sends.inc({ channel, outcome });
   }
 

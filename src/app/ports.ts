@@ -77,6 +77,19 @@ export class SendFailure extends Error {
   }
 }
 
+/**
+ * The request may have reached the provider but no answer came (a timeout or a connection cut
+ * after it was written). Sending again could send twice, so the dispatcher never retries it: the
+ * timer becomes `unknown`, and a status callback or the reconciler's look-up in the provider's
+ * list settles it (queued once more only if the provider has nothing).
+ */
+export class SendOutcomeUnknown extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SendOutcomeUnknown';
+  }
+}
+
 /** What the provider reports about an earlier send, for reconciliation. */
 export interface ProviderStatus {
   providerId: string;
@@ -193,7 +206,7 @@ export interface MetricsPort {
   /** A claim: how late against the instant its job was due (ms). */
   dispatchLateness(ms: number): void;
   /** One provider request's outcome. */
-  send(channel: string, outcome: 'accepted' | 'deferred' | 'failed' | 'unsubscribed'): void;
+  send(channel: string, outcome: 'accepted' | 'deferred' | 'failed' | 'unsubscribed' | 'unknown'): void;
   providerError(code: string, kind: string): void;
   /** How long the send rate held a claimed send back (ms). */
   rateWait(ms: number): void;

@@ -277,6 +277,9 @@ export class TimerExplanations {
         case 'timer.lease_expired':
           story.push(`The dispatcher went silent after claiming it; at ${when} its outcome became unknown (never sent again blindly).`);
           break;
+        case 'timer.unknown':
+          story.push(`At ${when} the provider did not answer after the request may have reached it; its outcome became unknown (never sent again blindly: the provider's callbacks or its list settle it).`);
+          break;
         case 'timer.needs_review':
           story.push(`Flagged for review at ${when}: the outcome is unknown and the provider did not confirm it${typeof data['note'] === 'string' ? ` (${data['note']})` : ''}.`);
           break;

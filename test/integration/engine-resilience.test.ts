@@ -308,6 +308,30 @@ describe('engine resilience', () => {
     await expectAuditChainOk(e);
   }, 90_000);
 
+  it('the provider takes each message but answers after the client gave up: `unknown`, settled by the callbacks, never resent', async () => {
+    // Each create is stored at once and answered after 2.5 s, its first callback after 4 s; the engine waits 1 s (TWILIO_TIMEOUT).
+    // Retrying such a send would send it twice (Twilio's create takes no idempotency key).
+    const e = await startEngine({ env: { TWILIO_TIMEOUT: '1s' }, emulator: { latencyMs: 2500, queueTimeMs: 4000, callbackDelayMs: 100 }, clockOffsetMs: offsetTo(NOON_NY) });
+    onCleanup(() => e.stop());
+    const phones = phoneNumbers(8, 6);
+    const timers = await createTimers(e, phones, () => e.clock.now());
+    const ids = [...timers.keys()];
+    const final = await waitForStatuses(e, ids, ['delivered'], 60_000);
+    for (const t of final) expect(t.attempts, `attempts of ${t.id}`).toBe(1);
+    const tally = expectExactlyOneMessageEach(e, timers);
+    expect(tally.replays).toBe(0);
+    for (const id of ids) {
+      const actions = await auditActions(e, id);
+      expect(actions).toContain('timer.unknown');
+      expect(actions).not.toContain('timer.send_deferred');
+      expect(actions.filter((a) => a === 'timer.claimed')).toHaveLength(1);
+      expect(actions.at(-1)).toBe('timer.delivered');
+    }
+    const story = (await e.api('GET', `/v1/timers/${ids[0]}/explanation`)).body.story as string[];
+    expect(story.join('\n')).toMatch(/the provider did not answer after the request may have reached it; its outcome became unknown \(never sent again blindly/);
+    await expectAuditChainOk(e);
+  }, 90_000);
+
   it('killed between the provider\'s acceptance and the database write, status callbacks lost: settled `delivered` from the provider\'s list, one message each', async () => {
     const CHILD_CONCURRENCY = 5;
     const e = await startEngine({

@@ -30,6 +30,9 @@ import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 /** Header the emulator dedupes creates on (Twilio itself sends it on webhooks; see emulator.ts). */
 export const IDEMPOTENCY_HEADER = 'I-Twilio-Idempotency-Token';
 
+/** Set on a request's network error: true when the request may have reached the provider. */
+export const SENT_MAYBE = 'requestMayHaveReachedProvider';
+
 export type TwilioClient = twilio.Twilio;
 
 export interface TwilioClientConfig {
@@ -105,15 +108,23 @@ class RoutingRequestClient extends twilio.RequestClient {
     const agent = url.protocol === 'https:' ? this.agents['https:'] : this.agents['http:'];
     const timeout = opts.timeout ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
+      // Whether the request could have reached the server: once its socket is connected (a kept-alive
+      // socket already is), a failure is ambiguous — the provider may have acted on it (SENT_MAYBE).
+      let connected = false;
+      const fail = (err: Error) => reject(Object.assign(err, { [SENT_MAYBE]: connected }));
       const req = client.request(url, { method: opts.method.toUpperCase(), headers, agent }, (res) => {
         res.setEncoding('utf8');
         let text = '';
         res.on('data', (chunk: string) => (text += chunk));
         res.once('end', () => resolve({ statusCode: res.statusCode ?? 0, body: text, headers: res.headers } as unknown as TwilioHttpResponse.default<TData>));
-        res.once('error', reject);
+        res.once('error', fail);
+      });
+      req.once('socket', (socket) => {
+        if (socket.connecting) socket.once('connect', () => (connected = true));
+        else connected = true;
       });
       req.setTimeout(timeout, () => req.destroy(new Error(`timeout of ${timeout}ms exceeded`)));
-      req.once('error', reject);
+      req.once('error', fail);
       req.end(body);
     });
   }

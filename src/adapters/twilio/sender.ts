@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import { openJson } from '../crypto/secret-box.ts';
 import type { Channel } from '../../domain/calendar/schema.ts';
-import { SendFailure, type ProviderSend, type ProviderStatus, type SendListing, type SendQuery, type SendRequest, type SendResult, type SenderPort } from '../../app/ports.ts';
+import { SendFailure, SendOutcomeUnknown, type ProviderSend, type ProviderStatus, type SendListing, type SendQuery, type SendRequest, type SendResult, type SenderPort } from '../../app/ports.ts';
 import type { PrismaClient } from '../db/client.ts';
-import { createTwilioClient, withIdempotencyToken, type TwilioClient } from './client.ts';
+import { createTwilioClient, SENT_MAYBE, withIdempotencyToken, type TwilioClient } from './client.ts';
 
 export interface SenderCredentials {
   accountSid: string;
@@ -55,6 +55,23 @@ export function classify(err: unknown): SendFailure {
   if (status === undefined) return new SendFailure('transient', `network: ${message}`, code);
   if (status === 429 || status >= 500) return new SendFailure('transient', message, code, status);
   return new SendFailure('permanent', message, code, status);
+}
+
+/** Network failures that happen before a request can have left this host (no connection was made). */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/**
+ * A create's failure: as `classify`, except that a network failure after the request may have
+ * reached the provider (a timeout, a connection cut) is SendOutcomeUnknown, never a transient
+ * failure to retry — retrying it could send the message twice (Twilio's create takes no
+ * idempotency key).
+ */
+export function classifySend(err: unknown): SendFailure | SendOutcomeUnknown {
+  const f = classify(err);
+  if (f.kind !== 'transient' || f.httpStatus !== undefined) return f;
+  const e = err as { code?: unknown; [SENT_MAYBE]?: unknown };
+  const mayHaveLeft = typeof e?.[SENT_MAYBE] === 'boolean' ? e[SENT_MAYBE] : !NOT_SENT_CODES.has(String(e?.code));
+  return mayHaveLeft ? new SendOutcomeUnknown(`no answer from the provider (${f.message}); it may have sent the message`) : f;
 }
 
 interface Resolved {
@@ -119,7 +136,7 @@ export class TwilioSender implements SenderPort {
         return { providerId: c.sid, status: c.status };
       });
     } catch (err) {
-      throw classify(err);
+      throw classifySend(err);
     }
   }
 

@@ -40,7 +40,7 @@ import { pgPoolOf } from '../../adapters/db/client.ts';
 import * as sql from '../../adapters/db/dispatch-queries.ts';
 import { isDeadlock, sqlPool, type ClientPool } from '../../adapters/db/sql.ts';
 import type { AuditInput } from '../../adapters/audit/audit-log.ts';
-import { SendFailure, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
+import { SendFailure, SendOutcomeUnknown, type QueuedTimer, type SendPayload, type SendResult } from '../ports.ts';
 import { phoneHash, storedTimerInput, type EngineContext } from './context.ts';
 import { loadBatchStates } from './batch-state.ts';
 import { rateCost, timerSegments } from '../../domain/sms-segments.ts';
@@ -50,7 +50,7 @@ import { decisionRecord, linkStagedSoon, reasonCodes, transition } from './recor
 import { enqueueNearTerm } from './pump.ts';
 import { MicroBatcher, type BatchAnswer } from '../micro-batcher.ts';
 
-export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'retry' | 'stale' | 'lost-race';
+export type FireOutcome = 'sent' | 'rescheduled' | 'cancelled' | 'suppressed' | 'failed' | 'unknown' | 'retry' | 'stale' | 'lost-race';
 
 /** A send-rate slot (engine clock, ms), when it was reserved and for which attempt of the job. */
 export interface RateSlot {
@@ -360,6 +360,7 @@ export class Dispatcher {
         refs: { timerId: t.id, contactId: t.contactId, journeyId: t.journeyId, campaignId: t.campaignId },
       });
     } catch (err) {
+      if (err instanceof SendOutcomeUnknown) return this.unknown(t, err, now);
       if (!(err instanceof SendFailure)) throw err; // no answer we can trust: the lease/callback path settles it
       ctx.metrics?.providerError(String(err.providerCode ?? err.httpStatus ?? 'network'), err.kind);
       const outcome = await this.failed(t, err, job, now).catch((e: unknown) => {
@@ -425,6 +426,27 @@ export class Dispatcher {
       if (err instanceof SendFailure) return null;
       throw err;
     }
+  }
+
+  /**
+   * The provider may have the message but never answered: `unknown` at once, never sent again
+   * blindly. Its status callback, or the reconciler's look-up in the provider's list, settles it
+   * (and queues it once more only if the provider has nothing).
+   */
+  private async unknown(t: sql.FireRow, err: SendOutcomeUnknown, now: number): Promise<FireOutcome> {
+    const { ctx } = this;
+    ctx.metrics?.providerError('no-answer', 'unknown');
+    ctx.metrics?.send(t.channel, 'unknown');
+    await ctx.prisma.$transaction((tx) =>
+      transition(ctx, tx, t, {
+        from: ['sending'],
+        where: { leaseOwner: ctx.workerId },
+        to: 'unknown',
+        data: { leaseOwner: null, leaseUntil: null, lastError: err.message.slice(0, 500), updatedAt: new Date(now) },
+        audit: { action: 'timer.unknown', data: { note: 'no answer from the provider after the request may have reached it; it will not be repeated blindly', error: err.message.slice(0, 200) } },
+      }, now),
+    );
+    return 'unknown';
   }
 
   private async failed(t: sql.FireRow, err: SendFailure, job: FireContext, now: number): Promise<FireOutcome> {
