@@ -146,8 +146,7 @@ export function consoleRouter(opts: ConsoleOptions): Router {
   router.post('/sign-in', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 }), (req, res, next) => {
     void (async () => {
       // A sign-in is only taken from a page of this server (no cross-site login).
-      const origin = req.get('origin');
-      if (origin && origin !== `${req.protocol}://${req.get('host')}`) return csrfRefused(res);
+      if (!sameOrigin(req, true)) return csrfRefused(res);
       const form = (req.body ?? {}) as Record<string, string>;
       const key = String(form['key'] ?? '').trim();
       const auth = key ? await authenticateApiKey(opts.prisma, key, { now: new Date(opts.now()) }) : null;
@@ -313,7 +312,7 @@ export function consoleRouter(opts: ConsoleOptions): Router {
       if (!s) return;
       if (s.auth.role !== 'admin') return send(res, s, { title: 'Not for this role', status: 403, body: html`<p class="notice error" role="alert">Queues are for admin keys.</p>` }, '/console/queues');
       // Bull-board's own writes (retry, remove) are JSON calls from its page: same-origin only.
-      if (req.method !== 'GET' && req.get('origin') !== `${req.protocol}://${req.get('host')}`) return csrfRefused(res);
+      if (req.method !== 'GET' && !sameOrigin(req, false)) return csrfRefused(res);
       boardRouter()(req, res, next);
     })().catch(next);
   });
@@ -329,6 +328,21 @@ export function consoleRouter(opts: ConsoleOptions): Router {
 function csrfRefused(res: Response): void {
   if (res.headersSent) return;
   res.status(403).type('html').send(page({ title: 'Refused', body: html`<p class="notice error" role="alert">This form is stale or did not come from this console (no valid CSRF token). Reload the page and try again.</p>` }));
+}
+
+/**
+ * Whether a write comes from a page of this host: its Origin's host is the request's Host (hosts,
+ * not schemes, so a TLS-terminating proxy in front does not refuse every form). `allowMissing`:
+ * a browser that sends no Origin at all (old ones, on same-origin form posts) is let through.
+ */
+function sameOrigin(req: Request, allowMissing: boolean): boolean {
+  const origin = req.get('origin');
+  if (!origin) return allowMissing;
+  try {
+    return new URL(origin).host === req.get('host');
+  } catch {
+    return false;
+  }
 }
 
 function stringQuery(req: Request): Record<string, string> {

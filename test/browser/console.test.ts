@@ -237,6 +237,10 @@ describe('console', () => {
       return [await post({ phones: '+12125550177', reason: 'csrf test' }), await post({ phones: '+12125550177', reason: 'csrf test', _csrf: 'forged' })];
     });
     expect(statuses).toEqual([403, 403]);
+    // A sign-in posted from another site is refused too (no login CSRF).
+    const foreign = await fetch(`${e.url}/console/sign-in`, { method: 'POST', redirect: 'manual', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: `key=${encodeURIComponent(keys['ops']!)}` });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('set-cookie')).toBeNull();
     expect((await e.api('GET', '/v1/suppressions?phone=%2B12125550177')).body.items).toEqual([]);
     // The form itself (with its token) works.
     await page.getByLabel('Numbers (one per line)').fill('+12125550177');
