@@ -24,10 +24,9 @@ import { bySeq, maxSeq } from '../adapters/audit/chain-reader.ts';
 import { pgPoolOf } from '../adapters/db/client.ts';
 import { quoteString } from '../domain/audit/canonical.ts';
 import { AppError } from '../domain/errors.ts';
-import { parsePhone } from '../domain/location/resolve.ts';
 import { maskPhone } from '../domain/privacy.ts';
 import { parseInstant } from '../domain/time.ts';
-import { phoneHash, type EngineContext } from './timers/context.ts';
+import { queryPhoneHash, type EngineContext } from './timers/context.ts';
 
 const Instant = z.string().max(40).refine((v) => parseInstant(v) !== undefined, 'ISO-8601 instant with Z or an offset');
 
@@ -131,9 +130,7 @@ export class AuditQueries {
     if (q.timerId) add('timer_id = ?::uuid', q.timerId);
     if (q.contactId) add('contact_id = ?::uuid', q.contactId);
     if (q.phone !== undefined) {
-      const phone = parsePhone(q.phone);
-      if ('code' in phone) throw new AppError('INVALID_PHONE', phone.message, [{ path: 'query.phone', message: phone.message }]);
-      const ids = await this.pool().query<{ id: string }>('SELECT id::text AS id FROM contacts WHERE org_id = $1::uuid AND phone_hash = $2', [orgId, phoneHash(phone.e164)]);
+      const ids = await this.pool().query<{ id: string }>('SELECT id::text AS id FROM contacts WHERE org_id = $1::uuid AND phone_hash = $2', [orgId, queryPhoneHash(q.phone)]);
       if (ids.rows.length === 0) return null;
       add('contact_id = ANY(?::uuid[])', ids.rows.map((r) => r.id));
     }

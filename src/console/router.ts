@@ -24,7 +24,7 @@ import type { Logger } from '../adapters/log.ts';
 import type { RedisClient } from '../adapters/queue/connection.ts';
 import { bullPrefix, QUEUES } from '../adapters/queue/keys.ts';
 import type { RouteSpec } from '../api/route.ts';
-import { ApiClient, queryOf } from './api-client.ts';
+import { ApiClient, queryOf, type ApiAnswer } from './api-client.ts';
 import { html, page, type NavItem } from './html.ts';
 import * as pages from './pages.ts';
 import { Sessions, type Session } from './session.ts';
@@ -75,10 +75,13 @@ export function consoleRouter(opts: ConsoleOptions): Router {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
+  // The two assets, read once.
+  const assets = new Map(['console.css', 'console.js'].map((f) => [f, readFileSync(`${ASSETS}${f}`)] as const));
   router.get('/assets/:file', (req, res) => {
     const file = String(req.params['file']);
-    if (!/^console\.(css|js)$/.test(file)) return void res.status(404).end();
-    res.type(file.endsWith('.css') ? 'text/css' : 'text/javascript').send(readFileSync(`${ASSETS}${file}`));
+    const body = assets.get(file);
+    if (!body) return void res.status(404).end();
+    res.type(file.endsWith('.css') ? 'text/css' : 'text/javascript').send(body);
   });
 
   const send = (res: Response, s: Signed | null, r: pages.Rendered, current?: string) => {
@@ -86,6 +89,10 @@ export function consoleRouter(opts: ConsoleOptions): Router {
     const nav = s ? SECTIONS.filter((x) => visible(s.auth.role, x)).map(({ href, label }) => ({ href, label })) : [];
     res.status(r.status ?? 200).type('html').send(page({ title: r.title, body: r.body, nav, ...(current ? { current } : {}), ...(s ? { who: { role: s.auth.role, orgId: s.auth.orgId, csrf: s.ctx.csrf } } : {}) }));
   };
+
+  /** An API refusal of a console write, shown on a page of `section`. */
+  const refused = (res: Response, s: Signed, title: string, a: ApiAnswer<unknown>, section: string, back?: string) =>
+    send(res, s, { title, status: a.status, body: html`<p class="notice error" role="alert">${pages.errorText(a)}</p>${back ? html`<p><a href="${back}">Back</a></p>` : ''}` }, section);
 
   /** The signed-in session, or a redirect to the sign-in page. */
   const signed = async (req: Request, res: Response): Promise<Signed | null> => {
@@ -183,13 +190,13 @@ export function consoleRouter(opts: ConsoleOptions): Router {
   router.get('/campaigns/:id/cancel', view('/console/campaigns', (s, req) => pages.cancelConfirmPage(s.ctx, String(req.params['id']))));
   router.post('/campaigns/:id/launch', ...write(async (s, _f, req, res) => {
     const a = await s.ctx.api.json<{ id: string }>('POST', `/v1/campaigns/${encodeURIComponent(String(req.params['id']))}/launch`);
-    if (a.status !== 201) return send(res, s, { title: 'Launch failed', status: a.status, body: html`<p class="notice error" role="alert">${pages.errorText(a)}</p>` }, '/console/campaigns');
+    if (a.status !== 201) return refused(res, s, 'Launch failed', a, '/console/campaigns');
     res.redirect(303, `/console/campaigns/${a.body.id}`);
   }));
   router.post('/campaigns/:id/cancel', ...write(async (s, _f, req, res) => {
     const id = encodeURIComponent(String(req.params['id']));
     const a = await s.ctx.api.json('POST', `/v1/campaigns/${id}/cancel`);
-    if (a.status !== 200) return send(res, s, { title: 'Cancel failed', status: a.status, body: html`<p class="notice error" role="alert">${pages.errorText(a)}</p>` }, '/console/campaigns');
+    if (a.status !== 200) return refused(res, s, 'Cancel failed', a, '/console/campaigns');
     res.redirect(303, `/console/campaigns/${id}`);
   }));
 
@@ -247,7 +254,7 @@ export function consoleRouter(opts: ConsoleOptions): Router {
   router.post('/timers/:id/cancel', ...write(async (s, _f, req, res) => {
     const id = encodeURIComponent(String(req.params['id']));
     const a = await s.ctx.api.json('DELETE', `/v1/timers/${id}`);
-    if (a.status !== 200) return send(res, s, { title: 'Cancel failed', status: a.status, body: html`<p class="notice error" role="alert">${pages.errorText(a)}</p>` }, '/console/timers');
+    if (a.status !== 200) return refused(res, s, 'Cancel failed', a, '/console/timers');
     res.redirect(303, `/console/timers/${id}`);
   }));
 
@@ -274,7 +281,7 @@ export function consoleRouter(opts: ConsoleOptions): Router {
 
   router.get('/compliance', view('/console/compliance', (s) => pages.compliancePage(s.ctx)));
   const afterWrite = (path: string, okStatus: number) => async (s: Signed, a: Awaited<ReturnType<ApiClient['json']>>, res: Response) => {
-    if (a.status !== okStatus) return send(res, s, { title: 'Not saved', status: a.status, body: html`<p class="notice error" role="alert">${pages.errorText(a)}</p><p><a href="${path}">Back</a></p>` }, path);
+    if (a.status !== okStatus) return refused(res, s, 'Not saved', a, path, path);
     res.redirect(303, path);
   };
   const backToCompliance = (ok: number) => afterWrite('/console/compliance', ok);

@@ -9,7 +9,8 @@ import { viaPrisma } from '../../adapters/db/sql.ts';
 import type { CalendarSet } from '../../domain/calendar/compile.ts';
 import type { Channel, Purpose } from '../../domain/calendar/schema.ts';
 import type { DecideInput, HistoryEntry, Policy } from '../../domain/decide.ts';
-import type { Location } from '../../domain/location/resolve.ts';
+import { parsePhone, type Location } from '../../domain/location/resolve.ts';
+import { AppError } from '../../domain/errors.ts';
 import type { ConsentRecord, ContactState, JourneyState, KillSwitch } from '../../domain/timer-rules.ts';
 import { loadFederalDnc, type FederalDncMode } from '../federal-dnc.ts';
 import type { OrgSettings } from '../org-settings.ts';
@@ -66,6 +67,13 @@ export const SENT_OR_MAYBE = ['sending', 'sent', 'delivered', 'undelivered', 'un
 
 export function phoneHash(e164: string): string {
   return createHash('sha256').update(e164).digest('hex');
+}
+
+/** A number in any form given as a query filter → the sha256 of its E.164 form (as contacts.phone_hash); 400 INVALID_PHONE otherwise. */
+export function queryPhoneHash(raw: string): string {
+  const phone = parsePhone(raw);
+  if ('code' in phone) throw new AppError('INVALID_PHONE', phone.message, [{ path: 'query.phone', message: phone.message }]);
+  return phoneHash(phone.e164);
 }
 
 /** Earlier sends to a contact (for rolling caps), from what was actually sent. */

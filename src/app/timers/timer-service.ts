@@ -7,8 +7,7 @@ import { reason } from '../../domain/decide.ts';
 import { AppError } from '../../domain/errors.ts';
 import { PENDING_STATUSES } from '../../domain/timer-rules.ts';
 import type { BatchAnswer } from '../micro-batcher.ts';
-import { phoneHash, type EngineContext } from './context.ts';
-import { parsePhone } from '../../domain/location/resolve.ts';
+import { queryPhoneHash, type EngineContext } from './context.ts';
 import { TimerCreator, type CreateTimerResult } from './create-batch.ts';
 import { timerView, transition } from './records.ts';
 import type { CreateTimerInput, ListTimersInput, TimerView } from './schemas.ts';
@@ -56,7 +55,7 @@ export class TimerService {
         ...(q.contactId ? { contactId: q.contactId } : {}),
         ...(q.journeyId ? { journeyId: q.journeyId } : {}),
         ...(q.campaignId ? { campaignId: q.campaignId } : {}),
-        ...(q.phone !== undefined ? { contact: { phoneHash: hashedPhone(q.phone) } } : {}),
+        ...(q.phone !== undefined ? { contact: { phoneHash: queryPhoneHash(q.phone) } } : {}),
         ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -112,9 +111,3 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
-/** A number in any form → the sha256 of its E.164 form, as contacts.phone_hash holds it. */
-function hashedPhone(raw: string): string {
-  const phone = parsePhone(raw);
-  if ('code' in phone) throw new AppError('INVALID_PHONE', phone.message, [{ path: 'query.phone', message: phone.message }]);
-  return phoneHash(phone.e164);
-}
