@@ -3,6 +3,8 @@
  * 160 septets in one segment and 153 per part when concatenated, an extension character takes two
  * septets; one character outside GSM-7 makes the whole text UCS-2: 70 code units, 67 per part.
  */
+import fc from 'fast-check';
+import { SegmentedMessage } from 'sms-segments-calculator';
 import { describe, expect, it } from 'vitest';
 import { rateCost, smsSegmentCount, timerSegments } from '../../src/domain/sms-segments.ts';
 
@@ -54,6 +56,43 @@ describe('smsSegmentCount', () => {
 
   it('an empty body is one segment', () => {
     expect(seg('')).toBe(1);
+  });
+});
+
+describe('the GSM-7 fast path counts as the library does', () => {
+  // GSM-7 basic characters (CR and LF among them), extension characters, and a few that are not GSM-7.
+  const basic = [...'@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡AZÄÖÑÜ§¿azäöñüà'];
+  const extension = [...'€[]{}\\^~|\f'];
+  const other = ['\u2019', 'ж', '😀', 'e\u0301', '\t'];
+  const library = (body: string) => {
+    const m = new SegmentedMessage(body, 'auto');
+    const encoding = m.encodingName === 'UCS-2' ? 'UCS-2' : 'GSM-7';
+    return { segments: Math.max(1, m.segmentsCount), encoding, units: encoding === 'UCS-2' ? body.length : m.numberOfCharacters };
+  };
+  const text = (chars: fc.Arbitrary<string>) => fc.array(chars, { maxLength: 700, size: 'max' }).map((cs) => cs.join(''));
+
+  it('on GSM-7 texts of any length, extension characters anywhere', () => {
+    fc.assert(
+      fc.property(text(fc.oneof({ arbitrary: fc.constantFrom(...basic), weight: 8 }, { arbitrary: fc.constantFrom(...extension), weight: 2 })), (body) => {
+        expect(smsSegmentCount(body)).toEqual(library(body));
+      }),
+      { numRuns: 400, endOnFailure: true },
+    );
+  });
+
+  it('on texts with a character outside GSM-7 (handed to the library)', () => {
+    fc.assert(
+      fc.property(text(fc.oneof({ arbitrary: fc.constantFrom(...basic), weight: 8 }, { arbitrary: fc.constantFrom(...extension, ...other), weight: 1 })), (body) => {
+        expect(smsSegmentCount(body)).toEqual(library(body));
+      }),
+      { numRuns: 200, endOnFailure: true },
+    );
+  });
+
+  it('at the boundaries: 160/161 septets, 153 per part, an extension character at a part edge', () => {
+    for (const body of ['a'.repeat(160), 'a'.repeat(161), 'a'.repeat(306), 'a'.repeat(307), 'a'.repeat(152) + '€' + 'a'.repeat(200), 'a'.repeat(153) + '€', '\r\n'.repeat(81)]) {
+      expect(smsSegmentCount(body), `${body.length} characters`).toEqual(library(body));
+    }
   });
 });
 
