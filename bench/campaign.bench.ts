@@ -25,6 +25,8 @@
  * Everything runs against a private redis-server started here (`--save "" --appendonly no`) and a
  * fresh Postgres database (test/helpers/db.ts); both are removed at the end.
  *
+ * BENCH_CPU_PROF=<dir>: the planners write V8 CPU profiles there.
+ *
  * Options: --quick; --contacts=N; --planners=P; --plan-concurrency=C (per planner, default 2);
  * --baselines-only=<database url>: only the two baselines, against the planned campaign of a
  * database left by an earlier run (e.g. one that was interrupted after planning).
@@ -192,7 +194,9 @@ async function runCampaign(e: TestEngine, redis: Redis): Promise<CampaignFigures
 
   const planners: ChildProcess[] = [];
   for (let i = 0; i < PLANNERS; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', PLANNER, 'planner'], {
+    // BENCH_CPU_PROF=<dir>: the planner processes write V8 CPU profiles there.
+    const prof = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
+    const child = spawn(process.execPath, [...prof, '--import', 'tsx', PLANNER, 'planner'], {
       cwd: ROOT,
       env: { ...process.env, ...e.env, TEST_CLOCK_OFFSET_MS: String(e.clock.offset), PLAN_CONCURRENCY: String(PLAN_CONCURRENCY), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
