@@ -31,19 +31,10 @@ const NO_COPY: FederalDncState = { copy: null, listedSince: null };
 
 /** The registry state of each of these E.164 numbers (a number outside the NANP has no copy). */
 export async function loadFederalDnc(db: Queryable, phones: readonly string[]): Promise<(phoneE164: string) => FederalDncState> {
-  const { numbers, areaCodes } = dncKeysOf(phones);
-  const copies = await sql.copiesFor(db, areaCodes);
-  return registryLookup(copies, copies.length ? await sql.listedAmong(db, numbers) : []);
-}
-
-/** The NANP numbers of these E.164 numbers and their area codes: what a registry read needs. */
-export function dncKeysOf(phones: readonly string[]): { numbers: number[]; areaCodes: number[] } {
   const numbers = [...new Set(phones.map(nanpNumber).filter((n): n is number => n !== null))];
-  return { numbers, areaCodes: [...new Set(numbers.map(areaCodeOfNumber))] };
-}
-
-/** Each number's registry state from the copies in force for its area code and the listed numbers read. */
-export function registryLookup(copies: ReadonlyArray<sql.CopyRow>, listed: ReadonlyArray<sql.ListedRow>): (phoneE164: string) => FederalDncState {
+  const codes = [...new Set(numbers.map(areaCodeOfNumber))];
+  const copies = await sql.copiesFor(db, codes);
+  const listed = copies.length ? await sql.listedAmong(db, numbers) : [];
   const copyBy = new Map(copies.map((c) => [c.areaCode, { id: c.copyId, asOf: c.asOf.getTime() }]));
   const listedBy = new Map(listed.map((l) => [l.number, l.listedSince.getTime()]));
   return (phone) => {

@@ -6,9 +6,8 @@
  *   peekTimers        – outside the transaction: which timers are still pending at the job's instant
  *   lockContacts      – the batch's contacts, FOR UPDATE, in id order (two batches never deadlock)
  *   timersForFire     – the timers with their contact's phone and zip, read under those locks
- *   batchStateOf      – in one statement, what can forbid the batch's sends: the sends (or possible
- *                       sends) in the caps' look-back, suppressions, journeys, consents, kill
- *                       switches, the National Do-Not-Call Registry's copies and listings
+ *   historyOf         – sends (or possible sends) to the contacts in the caps' look-back
+ *   suppressionsOf / journeysOf / consentsOf / killSwitchesOf – what can forbid a send
  *   applyVerdicts     – one compare-and-set UPDATE for every claim, move and cancellation
  *   recordSent / providerIdOnly – the provider's acceptances, many per statement
  */
@@ -75,13 +74,24 @@ export async function timersForFire(db: Queryable, ids: readonly string[]): Prom
   return rows;
 }
 
-/** A send (or possible send) in the caps' look-back (see loadHistory in src/app/timers/context.ts: the same rows, for many contacts). */
 export interface HistoryRow {
   contactId: string;
   at: Date;
   channel: Channel;
   purpose: Purpose;
   subject: string | null;
+}
+
+/** What counts towards caps (see loadHistory in src/app/timers/context.ts: the same rows, for many contacts). */
+export async function historyOf(db: Queryable, contactIds: readonly string[], statuses: readonly string[], since: Date): Promise<HistoryRow[]> {
+  const { rows } = await db.query<HistoryRow>(
+    `SELECT contact_id::text AS "contactId", coalesce(sent_at, updated_at) AS at, channel::text AS channel, purpose::text AS purpose, subject
+     FROM timers
+     WHERE contact_id = ANY($1::uuid[]) AND status = ANY($2::timer_status[])
+       AND (sent_at >= $3 OR (sent_at IS NULL AND updated_at >= $3))`,
+    [contactIds, statuses, since],
+  );
+  return rows;
 }
 
 export interface SuppressionRow {
@@ -92,10 +102,26 @@ export interface SuppressionRow {
   reason: string;
 }
 
+export async function suppressionsOf(db: Queryable, numbers: ReadonlyArray<{ orgId: string; phoneE164: string }>): Promise<SuppressionRow[]> {
+  const { rows } = await db.query<SuppressionRow>(
+    `SELECT s.org_id::text AS "orgId", s.phone_e164 AS "phoneE164", s.channel::text AS channel, s.expires_at AS "expiresAt", s.reason
+     FROM suppressions s JOIN unnest($1::uuid[], $2::text[]) AS x(org_id, phone) ON s.org_id = x.org_id AND s.phone_e164 = x.phone
+     WHERE s.lifted_at IS NULL`,
+    [numbers.map((n) => n.orgId), numbers.map((n) => n.phoneE164)],
+  );
+  return rows;
+}
+
 export interface JourneyRow {
   id: string;
   status: 'active' | 'ended' | 'expired';
   expiresAt: Date;
+}
+
+export async function journeysOf(db: Queryable, ids: readonly string[]): Promise<JourneyRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<JourneyRow>(`SELECT id::text AS id, status::text AS status, expires_at AS "expiresAt" FROM journeys WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows;
 }
 
 export interface ConsentRow {
@@ -105,6 +131,16 @@ export interface ConsentRow {
   purpose: Purpose;
   capturedAt: Date;
   revokedAt: Date | null;
+}
+
+export async function consentsOf(db: Queryable, contactIds: readonly string[]): Promise<ConsentRow[]> {
+  if (contactIds.length === 0) return [];
+  const { rows } = await db.query<ConsentRow>(
+    `SELECT contact_id::text AS "contactId", type::text AS type, channel::text AS channel, purpose::text AS purpose, captured_at AS "capturedAt", revoked_at AS "revokedAt"
+     FROM consents WHERE contact_id = ANY($1::uuid[])`,
+    [contactIds],
+  );
+  return rows;
 }
 
 export interface KillSwitchRow {
@@ -117,86 +153,13 @@ export interface KillSwitchRow {
   zips: string[];
 }
 
-/** What `batchStateOf` reads: each list may be empty (its part then reads nothing). */
-export interface BatchStateQuery {
-  /** History: these contacts' timers in these statuses, sent (or, unsent, last updated) since `since`. */
-  contactIds: readonly string[];
-  statuses: readonly string[];
-  since: Date;
-  /** Suppressions in force for these numbers of these orgs. */
-  numbers: ReadonlyArray<{ orgId: string; phoneE164: string }>;
-  journeyIds: readonly string[];
-  /** Consents of these contacts. */
-  consentContactIds: readonly string[];
-  /** Kill switches of these orgs not lifted and not over at `now`. */
-  orgIds: readonly string[];
-  now: Date;
-  /** The National Do-Not-Call Registry: the copies in force for these area codes, the listed among these numbers. */
-  dncAreaCodes: readonly number[];
-  dncNumbers: readonly number[];
-}
-
-export interface BatchStateRows {
-  history: HistoryRow[];
-  suppressions: SuppressionRow[];
-  journeys: JourneyRow[];
-  consents: ConsentRow[];
-  killSwitches: KillSwitchRow[];
-  dncCopies: Array<{ areaCode: number; copyId: string; asOf: Date }>;
-  dncListed: Array<{ number: number; listedSince: Date }>;
-}
-
-/** An instant as epoch milliseconds inside a JSON document (no session time zone, no date parsing in Node). */
-const ms = (col: string) => `floor(extract(epoch FROM ${col}) * 1000)::bigint`;
-const agg = (fields: string) => `coalesce(json_agg(json_build_array(${fields})), '[]'::json)`;
-
-/**
- * Everything that can forbid a batch's sends, in one statement (one round trip for the dispatcher's
- * and timer creation's batches instead of one per kind): each kind is a sub-select aggregated into
- * a JSON array of positional tuples, with the same predicates the one-contact reads use.
- */
-export async function batchStateOf(db: Queryable, q: BatchStateQuery): Promise<BatchStateRows> {
-  const { rows } = await db.query<{ h: unknown[][]; s: unknown[][]; j: unknown[][]; c: unknown[][]; k: unknown[][]; dc: unknown[][]; dl: unknown[][] }>(
-    `SELECT
-       (SELECT ${agg(`contact_id, ${ms('coalesce(sent_at, updated_at)')}, channel, purpose, subject`)}
-          FROM timers
-          WHERE contact_id = ANY($1::uuid[]) AND status = ANY($2::timer_status[])
-            AND (sent_at >= $3 OR (sent_at IS NULL AND updated_at >= $3))) AS h,
-       (SELECT ${agg(`s.org_id, s.phone_e164, s.channel, ${ms('s.expires_at')}, s.reason`)}
-          FROM suppressions s JOIN unnest($4::uuid[], $5::text[]) AS x(org_id, phone) ON s.org_id = x.org_id AND s.phone_e164 = x.phone
-          WHERE s.lifted_at IS NULL) AS s,
-       (SELECT ${agg(`id, status, ${ms('expires_at')}`)} FROM journeys WHERE id = ANY($6::uuid[])) AS j,
-       (SELECT ${agg(`contact_id, type, channel, purpose, ${ms('captured_at')}, ${ms('revoked_at')}`)} FROM consents WHERE contact_id = ANY($7::uuid[])) AS c,
-       (SELECT ${agg(`id, org_id, ${ms('starts_at')}, ${ms('ends_at')}, reason, jurisdictions, zips`)}
-          FROM kill_switches WHERE org_id = ANY($8::uuid[]) AND lifted_at IS NULL AND ends_at > $9) AS k,
-       (SELECT ${agg(`area_code, copy_id, ${ms('as_of')}`)} FROM federal_dnc_area_codes WHERE area_code = ANY($10::smallint[])) AS dc,
-       (SELECT ${agg(`number, (listed_since - DATE '1970-01-01')`)} FROM federal_dnc_numbers WHERE number = ANY($11::bigint[])) AS dl`,
-    [
-      q.contactIds,
-      q.statuses,
-      q.since,
-      q.numbers.map((n) => n.orgId),
-      q.numbers.map((n) => n.phoneE164),
-      q.journeyIds,
-      q.consentContactIds,
-      q.orgIds,
-      q.now,
-      q.dncAreaCodes,
-      q.dncNumbers,
-    ],
+export async function killSwitchesOf(db: Queryable, orgIds: readonly string[], now: Date): Promise<KillSwitchRow[]> {
+  const { rows } = await db.query<KillSwitchRow>(
+    `SELECT id::text AS id, org_id::text AS "orgId", starts_at AS "startsAt", ends_at AS "endsAt", reason, jurisdictions, zips
+     FROM kill_switches WHERE org_id = ANY($1::uuid[]) AND lifted_at IS NULL AND ends_at > $2`,
+    [orgIds, now],
   );
-  const r = rows[0]!;
-  const date = (v: unknown) => new Date(v as number);
-  const dateOrNull = (v: unknown) => (v === null ? null : new Date(v as number));
-  return {
-    history: r.h.map(([contactId, at, channel, purpose, subject]) => ({ contactId, at: date(at), channel, purpose, subject }) as HistoryRow),
-    suppressions: r.s.map(([orgId, phoneE164, channel, expiresAt, reason]) => ({ orgId, phoneE164, channel, expiresAt: dateOrNull(expiresAt), reason }) as SuppressionRow),
-    journeys: r.j.map(([id, status, expiresAt]) => ({ id, status, expiresAt: date(expiresAt) }) as JourneyRow),
-    consents: r.c.map(([contactId, type, channel, purpose, capturedAt, revokedAt]) => ({ contactId, type, channel, purpose, capturedAt: date(capturedAt), revokedAt: dateOrNull(revokedAt) }) as ConsentRow),
-    killSwitches: r.k.map(([id, orgId, startsAt, endsAt, reason, jurisdictions, zips]) => ({ id, orgId, startsAt: date(startsAt), endsAt: date(endsAt), reason, jurisdictions, zips }) as KillSwitchRow),
-    dncCopies: r.dc.map(([areaCode, copyId, asOf]) => ({ areaCode: areaCode as number, copyId: copyId as string, asOf: date(asOf) })),
-    dncListed: r.dl.map(([number, days]) => ({ number: Number(number), listedSince: new Date((days as number) * 86_400_000) })),
-  };
+  return rows;
 }
 
 /** One timer's move at fire time: claimed (`sending`), moved (`scheduled` at `newSendAt`), cancelled or suppressed. */

@@ -1,13 +1,13 @@
 /**
- * The state of a batch of timers' contacts and orgs that can forbid a send, read in one statement
- * for the whole batch (batchStateOf in src/adapters/db/dispatch-queries.ts): history for the caps,
- * suppressions, journeys, consents, kill switches, the National Do-Not-Call Registry. The dispatcher reads it at fire time, timer creation at create
+ * The state of a batch of timers' contacts and orgs that can forbid a send, one query per kind
+ * (src/adapters/db/dispatch-queries.ts) for the whole batch: history for the caps, suppressions,
+ * journeys, consents, kill switches, the National Do-Not-Call Registry. The dispatcher reads it at fire time, timer creation at create
  * time — the same predicates as the one-contact reads (loadHistory, loadContactState in context.ts).
  */
 import type { HistoryEntry } from '../../domain/decide.ts';
 import type { ContactState } from '../../domain/timer-rules.ts';
 import * as sql from '../../adapters/db/dispatch-queries.ts';
-import { dncKeysOf, registryLookup, type FederalDncMode } from '../federal-dnc.ts';
+import { loadFederalDnc, type FederalDncMode } from '../federal-dnc.ts';
 import type { OrgSettings } from '../org-settings.ts';
 import { HISTORY_WINDOW_MS, historyEntry, SENT_OR_MAYBE, stateOf } from './context.ts';
 
@@ -31,20 +31,12 @@ export async function loadBatchStates(db: sql.Queryable, timers: readonly BatchS
   // Consent is read when the org requires it, for the registry's consent exemption, and when asked (the Reassigned Numbers Database's date).
   const withConsent = (orgId: string) => dnc || opts.consents === true || settings.get(orgId)!.requireConsentForMarketing;
   const consentIds = [...new Set(timers.filter((t) => withConsent(t.orgId)).map((t) => t.contactId))];
-  const dncKeys = dnc ? dncKeysOf(timers.map((t) => t.phoneE164)) : { numbers: [], areaCodes: [] };
-  const { history, suppressions, journeys, consents, killSwitches, dncCopies, dncListed } = await sql.batchStateOf(db, {
-    contactIds,
-    statuses: SENT_OR_MAYBE,
-    since: new Date(now - HISTORY_WINDOW_MS),
-    numbers: timers.map((t) => ({ orgId: t.orgId, phoneE164: t.phoneE164 })),
-    journeyIds,
-    consentContactIds: consentIds,
-    orgIds: [...new Set(timers.map((t) => t.orgId))],
-    now: new Date(now),
-    dncAreaCodes: dncKeys.areaCodes,
-    dncNumbers: dncKeys.numbers,
-  });
-  const registry = dnc ? registryLookup(dncCopies, dncListed) : null;
+  const history = await sql.historyOf(db, contactIds, SENT_OR_MAYBE, new Date(now - HISTORY_WINDOW_MS));
+  const suppressions = await sql.suppressionsOf(db, timers.map((t) => ({ orgId: t.orgId, phoneE164: t.phoneE164 })));
+  const journeys = await sql.journeysOf(db, journeyIds);
+  const consents = await sql.consentsOf(db, consentIds);
+  const killSwitches = await sql.killSwitchesOf(db, [...new Set(timers.map((t) => t.orgId))], new Date(now));
+  const registry = dnc ? await loadFederalDnc(db, timers.map((t) => t.phoneE164)) : null;
   const group = <R, K>(list: readonly R[], key: (r: R) => K) => {
     const m = new Map<K, R[]>();
     for (const r of list) {
