@@ -47,24 +47,21 @@ const PART_BITS = 1072;
 
 /** The count of a text of GSM-7 characters, or undefined for the library to count. */
 function gsmFastPath(body: string): SmsSegmentCount | undefined {
+  // One pass: the septets, and the parts of 1,072 bits they would fill once concatenated.
   let units = 0;
-  for (let i = 0; i < body.length; i++) {
-    const s = SEPTETS[body.charCodeAt(i)]!;
-    if (s === 0) return undefined;
-    units += s;
-  }
-  if (units * 7 <= LONE_BITS) return { segments: 1, encoding: 'GSM-7', units };
-  let segments = 1;
+  let parts = 1;
   let free = PART_BITS;
   for (let i = 0; i < body.length; i++) {
-    const bits = SEPTETS[body.charCodeAt(i)]! * 7;
-    if (free < bits) {
-      segments++;
+    const septets = SEPTETS[body.charCodeAt(i)]!;
+    if (septets === 0) return undefined;
+    units += septets;
+    if (free < septets * 7) {
+      parts++;
       free = PART_BITS;
     }
-    free -= bits;
+    free -= septets * 7;
   }
-  return { segments, encoding: 'GSM-7', units };
+  return { segments: units * 7 <= LONE_BITS ? 1 : parts, encoding: 'GSM-7', units };
 }
 
 export function smsSegmentCount(body: string): SmsSegmentCount {
