@@ -517,6 +517,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       // Long enough for a lease to expire (60 s) and the reconciler to settle the timer from the provider.
       if (Date.now() - lastChange > 120_000) {
         log(`${round.label}: no progress for 120 s at ${fmt(sent)} sent; giving up`);
+        await describeUnsent(e, db);
         break;
       }
       if (Date.now() - lastReport > 10_000) {
@@ -616,6 +617,19 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
     await db.end().catch(() => undefined);
     await e.done();
     if (sink) await new Promise<void>((r) => sink!.close(() => r()));
+  }
+}
+
+/** When a round gives up: what the (first 20) unsent timers and their jobs look like, so a stuck timer can be told from a slow one. */
+async function describeUnsent(e: TestEngine, db: pg.Client): Promise<void> {
+  const { rows } = await db.query<{ id: string; status: string; sendAt: Date | null; attempts: number; leaseUntil: Date | null; lastError: string | null }>(
+    `SELECT id::text AS id, status::text AS status, send_at AS "sendAt", attempts, lease_until AS "leaseUntil", last_error AS "lastError"
+     FROM timers WHERE sent_at IS NULL ORDER BY id LIMIT 20`,
+  );
+  for (const r of rows) {
+    const job = r.sendAt ? await e.rt.queue.queue.getJob(timerJobId(r.id, r.sendAt.getTime())) : undefined;
+    const state = job ? await job.getState() : 'no job';
+    log(`  unsent ${r.id}: ${r.status}, sendAt ${r.sendAt?.toISOString() ?? '-'}, attempts ${r.attempts}, lease until ${r.leaseUntil?.toISOString() ?? '-'}, last error ${r.lastError ?? '-'}; job ${state}${job?.failedReason ? ` (${job.failedReason})` : ''}`);
   }
 }
 

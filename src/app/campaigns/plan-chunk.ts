@@ -257,15 +257,27 @@ export async function planChunk(ctx: EngineContext, campaignId: string, seq: num
         const timerIds = ok.map(() => randomUUID());
         let inserted = new Set<number>();
         if (!spec.preview && ok.length) {
+          // Rows of one place and instant share their judgement (the memo above): each distinct
+          // decision record is sent and parsed once, as one JSON array, and each row names its own.
+          const recordIndex = new Map<Judged, number>();
+          const records: string[] = [];
+          const recordOf = results.map((j) => {
+            let k = recordIndex.get(j);
+            if (k === undefined) {
+              recordIndex.set(j, (k = records.length));
+              records.push(j.recordJson);
+            }
+            return k;
+          });
           const back = await tx.$queryRaw<Array<{ row: number }>>`
             INSERT INTO timers (id, org_id, contact_id, campaign_id, campaign_row, channel, purpose, policy, subject, requested_at, send_at, not_after,
                                 status, payload, segments, calendar_version, decision, created_at, updated_at)
             SELECT x.id, ${spec.orgId}::uuid, x.contact_id, ${campaignId}::uuid, x.row, ${spec.channel}::channel, ${spec.purpose}::purpose, ${spec.policy}::policy,
                    ${spec.subject}, x.requested_at::timestamptz, x.send_at::timestamptz, ${spec.notAfter === null ? null : new Date(spec.notAfter)}::timestamptz,
-                   x.status::timer_status, ${spec.payloadJson}::jsonb, ${spec.segments}::smallint, x.calendar_version, x.decision::jsonb, now(), now()
+                   x.status::timer_status, ${spec.payloadJson}::jsonb, ${spec.segments}::smallint, x.calendar_version, ${`[${records.join(',')}]`}::jsonb -> x.decision, now(), now()
             FROM unnest(${timerIds}::uuid[], ${ok.map((p) => contactIds.get(p.row.phone)!)}::uuid[], ${ok.map((p) => p.row.i)}::int[],
                         ${ok.map((p) => new Date(p.at).toISOString())}::text[], ${results.map((j) => (j.sendAt === null ? null : new Date(j.sendAt).toISOString()))}::text[],
-                        ${results.map((j) => j.status)}::text[], ${results.map((j) => j.record.calendarVersion)}::text[], ${results.map((j) => j.recordJson)}::text[])
+                        ${results.map((j) => j.status)}::text[], ${results.map((j) => j.record.calendarVersion)}::text[], ${recordOf}::int[])
               AS x(id, contact_id, row, requested_at, send_at, status, calendar_version, decision)
             ON CONFLICT (campaign_id, campaign_row) DO NOTHING
             RETURNING campaign_row AS row`;
