@@ -448,7 +448,8 @@ describe('engine resilience', () => {
     const e = await startEngine({
       redisUrl: redis.url,
       parts: ['pump', 'reconciler'],
-      env: { LEASE: '3s', JOB_LOCK: '3s' },
+      // A short grace: a claim the child made after the kill condition held, whose request never left, is tried once more soon.
+      env: { LEASE: '3s', JOB_LOCK: '3s', LOST_SEND_GRACE: '2s' },
       // Creates answered after 1.5 s (the child dies with them in flight), first callback after 8 s (after the leases ran out).
       emulator: { latencyMs: 1500, queueTimeMs: 8000, callbackDelayMs: 100 },
       clockOffsetMs: offsetTo(NOON_NY),
@@ -487,13 +488,24 @@ describe('engine resilience', () => {
     );
     expect(Math.max(...rows.map((r) => Number(r.n)))).toBeGreaterThan(1);
     expect(atKill.length).toBeLessThan(phones.length);
+    // The child may have claimed more between the last look and the kill (a loaded machine widens that gap): once every
+    // claim's lease has run out (seconds after the child's sockets closed), the emulator holds every request that left.
+    // No other dispatcher has run yet: a timer with an attempt was claimed by the child.
+    const claimedByChild = await until(async () => {
+      const rows = await timerRows(e, ids);
+      return rows.some((t) => t.status === 'sending') ? null : rows.filter((t) => t.attempts > 0);
+    }, 30_000, 100);
+    const reached = new Set(e.emulator.emulator.messages().map((m) => m.idempotencyToken));
+    const neverLeft = new Set(claimedByChild.filter((t) => !reached.has(t.id)).map((t) => t.id));
+    if (neverLeft.size > 0) console.info(`note: ${neverLeft.size} claim(s) made after the last look never reached the provider`);
 
     // Redis loses everything, including the dead dispatcher's active jobs and the waiting ones.
     expect(await admin.flushall()).toBe('OK');
     e.start('dispatcher');
     const final = await waitForStatuses(e, ids, ['delivered'], 60_000);
     for (const t of final) {
-      expect(t.attempts, `attempts of ${t.id}`).toBe(1);
+      // A send that reached the provider is settled from it, never repeated; one that never left is tried once more.
+      expect(t.attempts, `attempts of ${t.id}`).toBe(neverLeft.has(t.id) ? 2 : 1);
       expect(t.lastError, `lastError of ${t.id}`).toBeNull();
     }
     expectExactlyOneMessageEach(e, timers);

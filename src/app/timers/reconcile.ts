@@ -24,6 +24,7 @@ import { sqlPool } from '../../adapters/db/sql.ts';
 import { settleLostSend, type LostSendOutcome } from '../../domain/provider-match.ts';
 import { ABSENT_REQUEUE, type TimerStatus } from '../../domain/timer-rules.ts';
 import { formatUtc } from '../../domain/time.ts';
+import { eachConcurrently } from '../concurrency.ts';
 import { expireDueJourneys } from '../journeys.ts';
 import { SendFailure, type ProviderSend, type QueuedTimer } from '../ports.ts';
 import type { EngineContext } from './context.ts';
@@ -31,6 +32,8 @@ import { transition } from './records.ts';
 import { statusFromProvider } from './status-callback.ts';
 
 const BATCH = 1000;
+/** Unknown timers settled at once (each waits on the provider's API). */
+const SETTLE_CONCURRENCY = 8;
 /** An unknown timer with no provider id is flagged for review after this long. */
 const REVIEW_AFTER_MS = 10 * 60_000;
 const NEEDS_REVIEW = 'NEEDS_REVIEW';
@@ -78,9 +81,10 @@ export class Reconciler {
   async tick(): Promise<ReconcileReport> {
     const now = this.ctx.clock.now();
     const leasesExpired = await this.expireLeases(now);
-    const { settled, flagged, retried } = await this.settleUnknown(now);
+    // Jobs Redis lost come back before the provider is asked about anything: settling waits on its round trips.
     const redisReset = await this.marker.lost();
     const requeued = await this.restoreJobs(now, redisReset);
+    const { settled, flagged, retried } = await this.settleUnknown(now);
     const journeysExpired = await this.expireJourneys(now);
     const auditOrgsLinked = await this.ctx.audit.linkAllPending();
     const report = { leasesExpired, settled, flagged, retried, requeued, redisReset, journeysExpired, auditOrgsLinked };
@@ -122,7 +126,8 @@ export class Reconciler {
     let retried = 0;
     const lost = rows.filter((t) => !t.providerId);
     const claims = this.ctx.sender.findSends && lost.length > 0 ? await claimHistoryOf(this.db(), lost) : new Map<string, ClaimHistory>();
-    for (const t of rows) {
+    // Each timer costs the provider a round trip or two (a lookup, or a listing of the number's sends): several at once.
+    await eachConcurrently(rows, SETTLE_CONCURRENCY, async (t) => {
       if (t.providerId) {
         const found = await this.ctx.sender.lookup(t.orgId, t.channel, t.providerId).catch(() => null);
         const update = found ? statusFromProvider(t.channel === 'sms' ? { MessageSid: found.providerId, MessageStatus: found.status } : { CallSid: found.providerId, CallStatus: found.status }) : null;
@@ -131,7 +136,7 @@ export class Reconciler {
             transition(this.ctx, tx, t, { from: ['unknown'], to: update.status as TimerStatus, data: { sentAt: new Date(now) }, audit: { action: `timer.${update.status}`, data: { providerId: t.providerId, providerStatus: update.raw, via: 'provider-lookup' } } }, now),
           );
           if (ok) settled++;
-          continue;
+          return;
         }
       } else {
         const claim = claims.get(t.id);
@@ -140,12 +145,12 @@ export class Reconciler {
           if (outcome === 'settled') settled++;
           else if (outcome === 'retried') retried++;
           else if (outcome === 'flagged') flagged++;
-          continue;
+          return;
         }
       }
-      if (now - t.updatedAt.getTime() < REVIEW_AFTER_MS) continue;
+      if (now - t.updatedAt.getTime() < REVIEW_AFTER_MS) return;
       if (await this.flag(t, now, { providerId: t.providerId, note: 'outcome unknown and not confirmed by the provider; review before any resend' })) flagged++;
-    }
+    });
     return { settled, flagged, retried };
   }
 
