@@ -572,6 +572,7 @@ async function dispatchRound(redis: PrivateRedis, round: DispatchRound, n: numbe
       log(`${round.label}: ${fmt(events.received)} events received, ${fmt(events.perSec)} events/s (first to last), the last ${fmt(events.lastAfterDueMs)} ms after the due instant`);
       await new Promise<void>((r) => receiver!.close(() => r()));
     }
+    await describeSlowest(db, times.map((r) => r.late));
     const { rows: st } = await db.query<{ status: string; n: string }>('SELECT status::text AS status, count(*) AS n FROM timers GROUP BY 1 ORDER BY 1');
     const sentTimes = times.map((r) => r.sent);
     // What the provider saw: messages created (one per timer means no double send) and callback answers.
@@ -631,6 +632,23 @@ async function describeUnsent(e: TestEngine, db: pg.Client): Promise<void> {
     const state = job ? await job.getState() : 'no job';
     log(`  unsent ${r.id}: ${r.status}, sendAt ${r.sendAt?.toISOString() ?? '-'}, attempts ${r.attempts}, lease until ${r.leaseUntil?.toISOString() ?? '-'}, last error ${r.lastError ?? '-'}; job ${state}${job?.failedReason ? ` (${job.failedReason})` : ''}`);
   }
+}
+
+/**
+ * A tail far behind the rest (the latest send more than twice the p99 late): the five latest timers'
+ * audit trails, each entry's instant after the timer's sendAt, so a stall shows where it happened.
+ */
+async function describeSlowest(db: pg.Client, lates: readonly number[]): Promise<void> {
+  const l = lateness([...lates]);
+  if (!(l.max > 2 * l.p99)) return;
+  const { rows } = await db.query<{ id: string; late: number; trail: string }>(
+    `SELECT t.id::text AS id, (extract(epoch FROM t.sent_at - t.send_at) * 1000)::float8 AS late,
+            (SELECT string_agg(a.action || ' +' || round(extract(epoch FROM a.created_at - t.send_at) * 1000) || 'ms' || coalesce(' ' || (a.data->>'worker'), ''), ', ' ORDER BY a.seq)
+               FROM audit_entries a WHERE a.timer_id = t.id AND a.org_id = t.org_id) AS trail
+       FROM timers t WHERE t.sent_at IS NOT NULL ORDER BY t.sent_at - t.send_at DESC LIMIT 5`,
+  );
+  log(`  a tail: the latest send ${fmt(l.max)} ms late against p99 ${fmt(l.p99)} ms; the five latest:`);
+  for (const r of rows) log(`  slow ${r.id}: ${fmt(r.late)} ms late; ${r.trail ?? 'no audit entries'}`);
 }
 
 /**
