@@ -73,6 +73,29 @@ describe('POST /v1/timers/batch', () => {
     expect((await e.api('GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 
+  it('answers each created timer with the view a later GET reads from the stored row', async () => {
+    // The creation answer is built from what was inserted (only the id and the stored instant come
+    // back from Postgres): it must be the stored row, field for field.
+    const { body: journey } = await e.api('POST', '/v1/journeys', { contact: { phone: phone(9101), zip: '10001' } });
+    const items = [
+      smsBody({ contact: { phone: phone(9102), zip: '10001' }, at: '2026-12-08T18:00:00Z', subject: 'appointment-1' }),
+      smsBody({ contact: { phone: phone(9103), zip: '90012' }, at: '2026-12-09T15:00:00Z', notAfter: '2026-12-09T20:00:00Z' }), // moved to 08:00 LA
+      smsBody({ contact: { phone: phone(9104), zip: '10001' }, at: '2026-12-09T03:00:00Z', policy: 'cancel' }),
+      smsBody({ contact: { phone: phone(9101), zip: '10001' }, journeyId: journey.id, at: '2026-12-08T18:00:00Z' }),
+      { contact: { phone: phone(9105), zip: '60601' }, channel: 'voice', at: '2026-12-08T19:00:00Z', policy: 'next_slot', purpose: 'informational', voice: { twiml: '<Response><Say>Hi</Say></Response>' } },
+    ];
+    const res = await batch(items);
+    const single = await e.api('POST', '/v1/timers', smsBody({ contact: { phone: phone(9106), zip: '33130' }, at: '2026-12-08T18:00:00Z' }));
+    expect(single.status).toBe(201);
+    const answers = [...(res.body.results as Array<{ status: number; timer: Record<string, unknown> }>).map((x) => (expect(x.status).toBe(201), x.timer)), single.body as Record<string, unknown>];
+    expect(new Set(answers.map((a) => a['status']))).toEqual(new Set(['scheduled', 'cancelled']));
+    for (const answer of answers) {
+      const { body: stored } = await e.api('GET', `/v1/timers/${String(answer['id'])}`);
+      const { events: _events, ...view } = stored as Record<string, unknown>;
+      expect(answer).toEqual(view);
+    }
+  });
+
   it('gives each item the decision it gets alone through POST /v1/timers', async () => {
     const cases = [
       // Wednesday 2026-12-09 and later: all ahead of the engine's clock.

