@@ -3,16 +3,17 @@
  *
  * 1. Expired leases: a `sending` timer whose dispatcher went silent past its lease becomes
  *    `unknown` — the send may or may not have happened, so it is never sent again.
- * 2. Unknown timers are settled from the provider. With a provider id: that send is fetched.
- *    Without one (the dispatcher died between the provider's acceptance and recording it, or
- *    before its request left): the provider's sends to the number since the claim are listed
- *    and matched (src/domain/provider-match.ts): found → `sent`/`delivered`/… (audited with how
- *    it was matched); certainly absent once the lease plus LOST_SEND_GRACE is over → back to
- *    `queued` for one more try (once); ambiguous → flagged once for review (`timer.needs_review`).
- *    A status callback settles them too.
- * 3. Lost jobs: after Redis lost its data (restart, FLUSHALL — detected by a marker key) every
+ * 2. Lost jobs: after Redis lost its data (restart, FLUSHALL — detected by a marker key) every
  *    queued timer is handed to the queue again; otherwise only overdue queued timers whose job is
- *    missing or dead are. Re-adding an existing job is a no-op.
+ *    missing or dead are. Re-adding an existing job is a no-op. (Before step 3: settling waits on
+ *    the provider's API, and a flushed queue must not wait behind it.)
+ * 3. Unknown timers are settled from the provider, several at a time. With a provider id: that
+ *    send is fetched. Without one (the dispatcher died between the provider's acceptance and
+ *    recording it, or before its request left): the provider's sends to the number since the
+ *    claim are listed and matched (src/domain/provider-match.ts): found → `sent`/`delivered`/…
+ *    (audited with how it was matched); certainly absent once the lease plus LOST_SEND_GRACE is
+ *    over → back to `queued` for one more try (once); ambiguous → flagged once for review
+ *    (`timer.needs_review`). A status callback settles them too.
  * 4. Journeys past their expiry end, and their pending timers are cancelled.
  * 5. Audit entries staged by a process that died between its commit and linking them are linked
  *    into their org's chain.
